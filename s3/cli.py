@@ -1,0 +1,70 @@
+"""The ``s3`` command line: one subcommand per stage of the pipeline.
+
+    s3 index --corpus corpus.jsonl --output idx/ --kind bm25
+    s3 serve-retriever --index idx/ --port 3000
+    s3 search "who wrote ...?" --model ckpt/ --index idx/
+    s3 precompute | s3 train | s3 evaluate | s3 demo
+
+Each subcommand lives in ``s3/commands/<name>.py`` and exposes ``register(subparsers)``; modules
+keep heavy imports inside their ``run`` function so ``s3 --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from s3.logs import setup_logging
+
+# Subcommand modules, in the order shown by ``s3 --help``. A module that is missing (a stage not
+# built yet) is skipped, so the CLI always starts.
+COMMANDS = (
+    "index",
+    "serve_retriever",
+    "search",
+    "datasheet",
+    "precompute",
+    "warmstart",
+    "train",
+    "evaluate",
+    "report",
+    "demo",
+)
+
+log = logging.getLogger("s3")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3", description="Train and use s3 search agents for RAG.")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"s3.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"s3.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
