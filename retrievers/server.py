@@ -1,0 +1,341 @@
+"""The ``/retrieve`` HTTP server: any ``Retriever`` behind the wire format Search-R1, s3 and veRL send.
+
+    POST /retrieve  {"queries": ["..."], "topk": 3 | null, "return_scores": true}
+        -> {"result": [[{"document": {"id", "title", "text", "contents"}, "score": 1.2}, ...], ...]}
+    with "return_scores": false the inner lists hold the documents without the wrapper;
+    {"query": "..."} (one string, as SkyRL sends) is accepted as a one-query batch;
+    optional "topk_retrieval" / "topk_rerank" call the retriever's ``search_rerank(queries, n, k)``.
+    GET /health -> {"status": "ok", ...}
+
+Searches never run on the event loop: concurrent requests are queued, merged into batches (while one
+batch is searching, the next one fills up) and searched on worker threads, so one slow search does
+not block other clients and many small requests cost one batched search. Run it with
+``python -m retrievers.server --index DIR`` or ``s3 serve-retriever --index DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from retrievers.base import Retriever
+from retrievers.doc import Doc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 3000
+
+
+class RequestError(ValueError):
+    """A malformed request; becomes an HTTP 4xx with the message as ``detail``."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class RetrieveRequest:
+    queries: list[str]
+    topk: int
+    return_scores: bool
+    rerank: tuple[int, int] | None = None  # (topk_retrieval, topk_rerank)
+
+
+def _positive_int(body: dict, name: str, limit: int) -> int | None:
+    value = body.get(name)
+    if value is None or value == 0:  # null / 0 / missing -> server default, as upstream
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"'{name}' must be a positive integer or null, got {json.dumps(value)}")
+    if value < 0:
+        raise RequestError(f"'{name}' must be a positive integer or null, got {value}")
+    if value > limit:
+        raise RequestError(f"'{name}' = {value} exceeds this server's limit of {limit}")
+    return value
+
+
+def parse_request(body: Any, default_topk: int, max_queries: int, max_topk: int) -> RetrieveRequest:
+    """Validate a ``/retrieve`` body; raises :class:`RequestError` naming the bad field."""
+    if not isinstance(body, dict):
+        raise RequestError(f"request body must be a JSON object, got {type(body).__name__}")
+    if "queries" in body:
+        queries = body["queries"]
+        if not isinstance(queries, list):
+            raise RequestError(f"'queries' must be a list of strings, got {type(queries).__name__}")
+    elif "query" in body:
+        if not isinstance(body["query"], str):
+            raise RequestError(f"'query' must be a string, got {type(body['query']).__name__}")
+        queries = [body["query"]]
+    else:
+        raise RequestError("missing field 'queries' (a list of strings) or 'query' (a string)")
+    for i, q in enumerate(queries):
+        if not isinstance(q, str):
+            raise RequestError(f"'queries[{i}]' must be a string, got {type(q).__name__}")
+    if len(queries) > max_queries:
+        raise RequestError(
+            f"{len(queries)} queries in one request; this server's limit is {max_queries}", 413
+        )
+    topk = _positive_int(body, "topk", max_topk) or default_topk
+    return_scores = body.get("return_scores", False)
+    if return_scores is None:
+        return_scores = False
+    if not isinstance(return_scores, bool):
+        raise RequestError(f"'return_scores' must be true or false, got {json.dumps(return_scores)}")
+    rerank = None
+    if body.get("topk_retrieval") is not None or body.get("topk_rerank") is not None:
+        k = (
+            _positive_int(body, "topk_rerank", max_topk)
+            or _positive_int(body, "topk", max_topk)
+            or default_topk
+        )
+        n = _positive_int(body, "topk_retrieval", max_topk) or max(10, k)
+        if n < k:
+            raise RequestError(f"'topk_retrieval' ({n}) must be >= 'topk_rerank' ({k})")
+        rerank = (n, k)
+    return RetrieveRequest(queries=queries, topk=topk, return_scores=return_scores, rerank=rerank)
+
+
+def render_result(results: list[list[Doc]], return_scores: bool) -> dict[str, Any]:
+    """The response envelope; every document carries ``id``, ``title``, ``text`` and ``contents``."""
+    if return_scores:
+        return {"result": [[{"document": d.to_dict(), "score": d.score} for d in docs] for docs in results]}
+    return {"result": [[d.to_dict() for d in docs] for docs in results]}
+
+
+@dataclass
+class _Pending:
+    queries: list[str]
+    k: int
+    future: asyncio.Future = field(repr=False)
+
+
+class _Batcher:
+    """Merges concurrent requests into batched ``search`` calls on a few worker threads."""
+
+    def __init__(self, retriever: Retriever, workers: int, max_batch: int):
+        self.retriever = retriever
+        self.workers = workers
+        self.max_batch = max_batch
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="retrieve")
+        self.queue: asyncio.Queue[_Pending] | None = None
+        self.tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self.queue = asyncio.Queue()
+        self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def search(self, queries: list[str], k: int) -> list[list[Doc]]:
+        if self.queue is None:
+            self.start()
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Pending(queries, k, future))
+        return await future
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            size = len(batch[0].queries)
+            while size < self.max_batch and not self.queue.empty():
+                item = self.queue.get_nowait()
+                batch.append(item)
+                size += len(item.queries)
+            queries = [q for item in batch for q in item.queries]
+            k = max(item.k for item in batch)
+            try:
+                results = await loop.run_in_executor(self.executor, self.retriever.search, queries, k)
+            except Exception as exc:  # answered as HTTP 500 to every request in the batch
+                log.exception("search failed for a batch of %d queries", len(queries))
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            start = 0
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(
+                        [docs[: item.k] for docs in results[start : start + len(item.queries)]]
+                    )
+                start += len(item.queries)
+
+
+def create_app(
+    retriever: Retriever,
+    default_topk: int = 3,
+    max_queries: int = 1024,
+    max_topk: int = 1000,
+    token: str | None = None,
+    workers: int = 2,
+    max_batch: int = 512,
+) -> FastAPI:
+    """A FastAPI app serving ``retriever`` on ``POST /retrieve`` and ``GET /health``.
+
+    Args:
+        retriever: any ``Retriever``.
+        default_topk: k when a request sends ``topk`` null, 0 or nothing.
+        max_queries: most queries one request may carry (more -> 413).
+        max_topk: largest ``topk`` accepted (more -> 422).
+        token: if set, requests need ``Authorization: Bearer <token>`` (else 401).
+        workers: threads running searches concurrently.
+        max_batch: most queries merged into one ``search`` call.
+
+    Example:
+        >>> import uvicorn  # doctest: +SKIP
+        >>> uvicorn.run(create_app(load_retriever("idx/")), host="127.0.0.1", port=3000)  # doctest: +SKIP
+    """
+    if default_topk < 1 or default_topk > max_topk:
+        raise ValueError(f"default_topk must be between 1 and max_topk ({max_topk}), got {default_topk}")
+    batcher = _Batcher(retriever, workers=max(1, workers), max_batch=max(1, max_batch))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="s3 retrieval server", version="1", lifespan=lifespan)
+    app.state.retriever = retriever
+
+    def _unauthorized(request: Request) -> Response | None:
+        if token is None:
+            return None
+        given = request.headers.get("authorization", "")
+        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401)
+        return None
+
+    @app.get("/health")
+    async def health(request: Request) -> Response:
+        denied = _unauthorized(request)
+        if denied:
+            return denied
+        info = {
+            "status": "ok",
+            "retriever": type(retriever).__name__,
+            "default_topk": default_topk,
+            "max_topk": max_topk,
+            "max_queries": max_queries,
+            "rerank": hasattr(retriever, "search_rerank"),
+        }
+        num_docs = getattr(retriever, "num_docs", None)
+        if isinstance(num_docs, int):
+            info["num_docs"] = num_docs
+        return JSONResponse(info)
+
+    @app.post("/retrieve")
+    async def retrieve(request: Request) -> Response:
+        denied = _unauthorized(request)
+        if denied:
+            return denied
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse({"detail": f"request body is not valid JSON: {exc}"}, status_code=400)
+        try:
+            req = parse_request(body, default_topk, max_queries, max_topk)
+        except RequestError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        if not req.queries:
+            return JSONResponse({"result": []})
+        try:
+            if req.rerank is not None:
+                rerank = getattr(retriever, "search_rerank", None)
+                if rerank is None:
+                    return JSONResponse(
+                        {"detail": "'topk_retrieval'/'topk_rerank' need a reranking retriever; this server has "
+                         f"{type(retriever).__name__}, send 'topk' instead"},
+                        status_code=400,
+                    )  # fmt: skip
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(batcher.executor, rerank, req.queries, *req.rerank)
+            else:
+                results = await batcher.search(req.queries, req.topk)
+        except Exception as exc:
+            log.exception("retrieval failed")
+            return JSONResponse({"detail": f"retrieval failed: {type(exc).__name__}: {exc}"}, status_code=500)
+        content = json.dumps(render_result(results, req.return_scores), ensure_ascii=False)
+        return Response(content=content.encode("utf-8"), media_type="application/json")
+
+    return app
+
+
+def serve(
+    retriever: Retriever | str | dict,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    default_topk: int = 3,
+    max_queries: int = 1024,
+    max_topk: int = 1000,
+    token: str | None = None,
+    workers: int = 2,
+    log_level: str = "info",
+) -> None:
+    """Open ``retriever`` (a ``Retriever`` or a spec for ``load_retriever``) and serve it until stopped."""
+    import uvicorn
+
+    from retrievers.factory import load_retriever
+
+    retriever = load_retriever(retriever)
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        log.warning("serving on %s without a bearer token: anyone who can reach it can query it", host)
+    app = create_app(retriever, default_topk, max_queries, max_topk, token, workers)
+    log.info("serving %s on http://%s:%d/retrieve", type(retriever).__name__, host, port)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Command-line options shared by ``python -m retrievers.server`` and ``s3 serve-retriever``."""
+    parser.add_argument("--index", required=True, help="index directory, /retrieve URL, or a JSON spec")
+    parser.add_argument("--host", default=os.environ.get("S3_RETRIEVER_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("S3_RETRIEVER_PORT", DEFAULT_PORT)))
+    parser.add_argument("--topk", type=int, default=3, help="k when a request sends topk null")
+    parser.add_argument("--max-queries", type=int, default=1024, help="most queries per request")
+    parser.add_argument("--max-topk", type=int, default=1000, help="largest topk accepted")
+    parser.add_argument("--workers", type=int, default=2, help="search threads")
+    parser.add_argument("--threads", type=int, default=None, help="BM25 threads per batch")
+    parser.add_argument("--corpus", default=None, help="corpus JSONL (Lucene indexes without stored docs)")
+    parser.add_argument(
+        "--token", default=os.environ.get("S3_RETRIEVER_TOKEN"), help="bearer token (env S3_RETRIEVER_TOKEN)"
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> None:
+    spec: Any = args.index
+    if isinstance(spec, str) and spec.lstrip().startswith("{"):
+        spec = json.loads(spec)
+    overrides = {k: v for k, v in (("threads", args.threads), ("corpus", args.corpus)) if v is not None}
+    from retrievers.factory import load_retriever
+
+    retriever = load_retriever(spec, **overrides) if overrides else load_retriever(spec)
+    serve(
+        retriever, args.host, args.port, args.topk, args.max_queries, args.max_topk, args.token, args.workers
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m retrievers.server", description=__doc__.split("\n")[0])
+    add_server_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_from_args(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""``s3 evaluate``: the comparison table: contexts from searchers and baselines, one frozen generator, metrics.
+
+    # the embedded task (built if missing), BM25, the offline generator:
+    s3 evaluate --preset embedded --output runs/eval \\
+        --methods naive-rag,oracle,direct,cot,s3-untrained:runs/tiny,s3:runs/ckpt,s3-no-select:runs/ckpt
+
+    # baselines that reason with an LLM take it from reasoner.* (a tiny local model here):
+    s3 evaluate --preset embedded --methods ircot,search-o1,query-rewrite --reasoner runs/tiny
+
+    # the paper's 8-3-3 setting on real test sets with a served generator:
+    s3 evaluate --preset 8-3-3 --retriever http://127.0.0.1:3000/retrieve \\
+        --dataset nq=data/nq/test.jsonl --dataset hotpotqa=data/hotpotqa/test.jsonl \\
+        --methods naive-rag,s3:runs/ckpt generator.kind=openai generator.model=Qwen/Qwen2.5-14B-Instruct
+
+Method specs are ``[LABEL=]KIND[:CHECKPOINT][@RETRIEVER]`` (:mod:`baselines.registry`). Settings
+come from defaults < ``--preset`` < ``--config FILE`` < flags < ``--set key=value`` / trailing
+``key=value`` overrides; the
+resolved config is saved as ``<output>/config.yaml``. The run resumes from ``<output>`` (see
+:mod:`evaluation.run`); ``s3 report`` then writes the table and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generators.factory import GeneratorConfig
+from s3.config import field
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METHODS = ["naive-rag", "oracle", "direct", "cot"]
+
+#: named settings; a preset is a partial config
+EVAL_PRESETS: dict[str, dict[str, Any]] = {
+    # the embedded default: generated task, BM25 built over its corpus, the offline generator
+    "embedded": {"task_dir": "runs/embedded/task", "episode_preset": "8-3-3", "output": "runs/embedded/eval"},
+    # the paper's main setting: 8 documents per search, at most 3 selected, 3 searches; k=3 baselines
+    "8-3-3": {"episode_preset": "8-3-3", "k": 3, "max_steps": 4},
+}
+
+
+@dataclass
+class EvalConfig:
+    """An evaluation run: which methods, which test sets, which retriever and frozen generator."""
+
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS), help="method specs")
+    task_dir: str | None = field(
+        None, help="embedded-task folder (corpus.jsonl, test.jsonl); built if missing"
+    )
+    task_seed: int = field(0, help="seed of the embedded task when it is built here")
+    split: str = field("test", help="split file of task_dir to evaluate on")
+    datasets: dict[str, str] = field(
+        default_factory=dict, help="dataset name -> QA file or hf:NAME (load_qa)"
+    )
+    limit: int | None = field(None, help="first N questions per dataset (smoke runs); null = all")
+    corpus: str | None = field(None, help="corpus JSONL (oracle lookups, default index); default task_dir's")
+    retriever: str | None = field(None, help="index folder or /retrieve URL; default: BM25 built over corpus")
+    retrievers: dict[str, str] = field(default_factory=dict, help="extra named retrievers for METHOD@NAME")
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig, help="the frozen generator")
+    judge: GeneratorConfig | None = field(
+        None, help="LLM judge for the judge column and GenAcc; null = span only"
+    )
+    reasoner: GeneratorConfig | None = field(None, help="the LLM of IRCoT, Search-o1 and query rewriting")
+    reasoner_max_tokens: int = field(256, help="tokens per reasoner call")
+    episode_preset: str | None = field(
+        None, help="episode rules of s3 searchers; null = saved in the checkpoint"
+    )
+    searcher_backend: str = field(
+        "transformers", help="policy backend of searchers: transformers | vllm | openai"
+    )
+    searcher_device: str = field("auto", help="device of transformers searchers")
+    searcher_batch_size: int = field(32, help="episodes per batched rollout")
+    searcher_max_new_tokens: int | None = field(
+        None, help="tokens per searcher generation; null = the checkpoint's"
+    )
+    r1_docs_per_search: int = field(3, help="documents per <search> of Search-R1 searchers")
+    r1_max_turns: int = field(4, help="searches at most of Search-R1 searchers")
+    k: int = field(3, help="documents per retrieval of naive RAG and the multi-turn baselines")
+    max_steps: int = field(4, help="IRCoT steps / Search-o1 searches at most")
+    batch_size: int = field(16, help="questions per method call and per generator call")
+    cot_max_tokens: int = field(512, help="generator budget of chain-of-thought answers")
+    token_counter: str | None = field(None, help="tokenizer folder/name for exact input-token counts")
+    seed: int = field(0, help="seed for every random number generator (evaluation is greedy)")
+    output: str = field("runs/eval", help="run folder (results, contexts, config.yaml)")
+    overwrite: bool = field(False, help="discard earlier results in output instead of resuming")
+    progress: bool = field(True, help="progress bars")
+
+
+# ---------------------------------------------------------------- building the pieces
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (when installed)."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def resolve_task(cfg: EvalConfig) -> None:
+    """Fill ``datasets`` and ``corpus`` from ``task_dir``, building the embedded task there if missing."""
+    if cfg.task_dir:
+        task = Path(cfg.task_dir)
+        if not (task / "corpus.jsonl").exists():
+            from s3.task import build_embedded_task
+
+            log.info("building the embedded task (seed %d) in %s", cfg.task_seed, task)
+            build_embedded_task(task, seed=cfg.task_seed)
+        cfg.corpus = cfg.corpus or str(task / "corpus.jsonl")
+        if not cfg.datasets:
+            cfg.datasets = {"embedded": str(task / f"{cfg.split}.jsonl")}
+    if not cfg.datasets:
+        raise ValueError("no test set: give --task-dir, --preset embedded or --dataset NAME=FILE")
+
+
+def default_index_dir(cfg: EvalConfig) -> Path:
+    """Where the default BM25 index over ``corpus`` lives (beside the task, or in the run folder)."""
+    base = Path(cfg.task_dir) if cfg.task_dir else Path(cfg.output)
+    return base / "index-bm25"
+
+
+def open_retriever(cfg: EvalConfig, name: str | None):
+    """The main retriever (``name`` None) or a named one; the default BM25 index is built on first use."""
+    from retrievers.factory import build_index, load_retriever
+
+    if name not in (None, "default"):
+        if name not in cfg.retrievers:
+            raise ValueError(f"retriever {name!r} is not configured; add retrievers.{name}=INDEX_OR_URL")
+        return load_retriever(cfg.retrievers[name])
+    if cfg.retriever:
+        return load_retriever(cfg.retriever)
+    if not cfg.corpus:
+        raise ValueError("no retriever: set retriever=INDEX_OR_URL, or corpus=FILE to build BM25 over it")
+    index = default_index_dir(cfg)
+    if not (index / "index.json").exists():
+        log.info("building a BM25 index over %s in %s", cfg.corpus, index)
+        build_index(cfg.corpus, index, kind="bm25")
+    return load_retriever(str(index))
+
+
+def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
+    """A greedy searcher from a checkpoint: s3 mode (episode preset) or Search-R1 mode."""
+    from s3.searcher import Searcher, load_searcher_config
+
+    if mode == "search-r1":
+        from baselines.search_r1 import search_r1_config
+
+        config = search_r1_config(cfg.r1_docs_per_search, cfg.r1_max_turns, cfg.searcher_batch_size)
+    else:
+        from s3.presets import DEFAULT_PRESET, episode_preset
+        from s3.searcher import SearcherConfig
+
+        config = load_searcher_config(checkpoint) or SearcherConfig(episode=episode_preset(DEFAULT_PRESET))
+        if cfg.episode_preset:
+            config.episode = episode_preset(cfg.episode_preset)
+        config.batch_size = cfg.searcher_batch_size
+    # evaluation decodes greedily whatever the checkpoint was trained with
+    config.rollout = dataclasses.replace(
+        config.rollout, temperature=0.0, top_p=1.0, seed=cfg.seed, progress=False
+    )
+    if cfg.searcher_max_new_tokens:
+        config.rollout.max_new_tokens_per_turn = cfg.searcher_max_new_tokens
+    kwargs = {"device": cfg.searcher_device} if cfg.searcher_backend in ("transformers", "hf") else {}
+    return Searcher.from_pretrained(
+        checkpoint, retriever=retriever, backend=cfg.searcher_backend, config=config, **kwargs
+    )
+
+
+def make_token_counter(cfg: EvalConfig, generator):
+    """Exact counts with a tokenizer (``token_counter``, or a transformers generator's), else approximate."""
+    from evaluation.run import count_tokens_approx
+
+    tokenizer = getattr(generator, "tokenizer", None)
+    if cfg.token_counter:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(cfg.token_counter)
+    if tokenizer is None:
+        return count_tokens_approx
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def load_datasets(cfg: EvalConfig) -> dict[str, list]:
+    """Every configured test set in full (or its first ``limit`` questions), in file order."""
+    from s3.data import load_qa
+
+    out = {}
+    for name, spec in cfg.datasets.items():
+        examples = load_qa(spec, source=name)
+        out[name] = examples[: cfg.limit] if cfg.limit else examples
+        log.info("dataset %s: %d questions from %s", name, len(out[name]), spec)
+    return out
+
+
+def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
+    """Run the evaluation a config describes and write the results, config and report into ``cfg.output``.
+
+    Returns:
+        The results rows (one per method and dataset).
+    """
+    from baselines.registry import Resources, build_methods, parse_method_specs
+    from evaluation.report import write_report
+    from evaluation.run import AnswerSettings, evaluate
+    from generators.base import SamplingParams
+    from generators.factory import load_generator
+    from s3.config import save_config
+
+    seed_everything(cfg.seed)
+    specs = parse_method_specs(cfg.methods)  # fail on a bad spec before any expensive work
+    resolve_task(cfg)
+    datasets = load_datasets(cfg)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+
+    reasoner_sampling = SamplingParams(temperature=0.0, max_tokens=cfg.reasoner_max_tokens, seed=cfg.seed)
+    res = Resources(
+        retriever=lambda name: open_retriever(cfg, name),
+        reasoner=(lambda: load_generator(cfg.reasoner)) if cfg.reasoner else None,
+        corpus=cfg.corpus,
+        searcher=lambda mode, ckpt, retr: open_searcher(cfg, mode, ckpt, retr),
+        k=cfg.k,
+        max_steps=cfg.max_steps,
+        reasoner_sampling=reasoner_sampling,
+    )
+    methods = build_methods(specs, res)
+    generator = load_generator(cfg.generator)
+    judge = None
+    if cfg.judge is not None:
+        from evaluation.judge import LLMJudge
+
+        judge = LLMJudge(load_generator(cfg.judge))
+    settings = AnswerSettings(
+        max_tokens=cfg.generator.max_tokens, cot_max_tokens=cfg.cot_max_tokens, seed=cfg.generator.seed
+    )
+    try:
+        rows = evaluate(
+            methods,
+            datasets,
+            generator,
+            out,
+            judge=judge,
+            settings=settings,
+            batch_size=cfg.batch_size,
+            count_tokens=make_token_counter(cfg, generator),
+            run_info={
+                "generator_config": dataclasses.asdict(cfg.generator),
+                "judge_config": cfg.judge and dataclasses.asdict(cfg.judge),
+            },
+            overwrite=cfg.overwrite,
+            progress=cfg.progress,
+        )
+    finally:
+        for value in res._cache.values():
+            close = getattr(value, "close", None)
+            if callable(close):
+                close()
+        generator.close()
+    write_report(out)
+    return rows
+
+
+# ---------------------------------------------------------------- command line
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate searchers and baselines with one frozen generator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--preset", choices=sorted(EVAL_PRESETS), help="named settings (embedded, 8-3-3)")
+    p.add_argument("--config", help="YAML file of EvalConfig fields")
+    p.add_argument("--methods", help="comma-separated method specs, e.g. naive-rag,oracle,s3:runs/ckpt")
+    p.add_argument("--task-dir", help="embedded-task folder (built if missing)")
+    p.add_argument(
+        "--dataset", action="append", default=[], metavar="NAME=QA_FILE", help="a test set (repeatable)"
+    )
+    p.add_argument("--retriever", help="index folder or /retrieve URL (default: BM25 over the corpus)")
+    p.add_argument(
+        "--reasoner", help="local model folder of the reasoning LLM (IRCoT, Search-o1, query rewriting)"
+    )
+    p.add_argument("--limit", type=int, help="first N questions per dataset")
+    p.add_argument("--output", help="run folder")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--overwrite", action="store_true", help="discard earlier results instead of resuming")
+    p.add_argument("--help-config", action="store_true", help="list every config field and exit")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (repeatable)"
+    )
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. generator.kind=openai"
+    )
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    """Defaults < preset < --config < flags < key=value overrides."""
+    from s3.config import load_config
+
+    preset = dict(EVAL_PRESETS[args.preset]) if args.preset else {}
+    flags: list[str] = []
+    for name in ("task_dir", "retriever", "limit", "output", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            flags.append(f"{name}={value}")
+    for item in args.dataset:
+        name, sep, spec = item.partition("=")
+        if not sep or not name or not spec:
+            raise SystemExit(f"--dataset expects NAME=QA_FILE, got {item!r}")
+        flags.append(f"datasets.{name}={spec}")
+    if args.reasoner:
+        flags += ["reasoner.kind=transformers", f"reasoner.model={args.reasoner}"]
+    if args.overwrite:
+        flags.append("overwrite=true")
+    cfg = load_config(
+        EvalConfig, args.config, overrides=flags + list(args.set) + list(args.overrides), preset=preset
+    )
+    if args.methods:  # set directly: specs hold characters YAML would read specially
+        cfg.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from s3.config import describe
+
+    if args.help_config:
+        print("\n".join(describe(EvalConfig)))
+        return 0
+    cfg = config_from_args(args)
+    rows = run_evaluation(cfg)
+    from evaluation.report import markdown_table
+
+    print(markdown_table(rows))
+    print(f"results, contexts and plots in {cfg.output}")
+    return 0

@@ -1,0 +1,153 @@
+"""The /retrieve server as a real process: exact wire format, limits, errors, and it keeps serving."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from retrievers.base import Retriever
+from retrievers.bm25 import BM25Retriever
+from retrievers.doc import Doc
+from retrievers.server import create_app
+
+DOC_KEYS = {"id", "title", "text", "contents"}
+
+
+def post(server, payload, **kwargs):
+    return httpx.post(server.url + "/retrieve", json=payload, timeout=30, **kwargs)
+
+
+def test_search_r1_payload_with_scores(server, sample_index):
+    queries = ["What is the capital of France?", "Who painted The Starry Night?"]
+    response = post(server, {"queries": queries, "topk": 3, "return_scores": True})
+    assert response.status_code == 200
+    result = response.json()["result"]
+    assert len(result) == 2 and all(len(hits) == 3 for hits in result)
+    local = BM25Retriever.load(sample_index).search(queries, 3)
+    for hits, expected in zip(result, local):
+        assert [h["document"]["id"] for h in hits] == [d.id for d in expected]
+        assert [h["score"] for h in hits] == pytest.approx([d.score for d in expected])
+        for hit in hits:
+            assert set(hit) == {"document", "score"} and set(hit["document"]) == DOC_KEYS
+            doc = hit["document"]
+            assert doc["contents"] == f'"{doc["title"]}"\n{doc["text"]}'
+    assert result[0][0]["document"]["title"] == "Paris"
+    assert result[1][0]["document"]["title"] == "Vincent van Gogh"
+
+
+def test_without_scores_topk_default_and_single_query(server):
+    bare = post(server, {"queries": ["Eiffel Tower engineer"], "topk": 2, "return_scores": False}).json()
+    assert set(bare["result"][0][0]) == DOC_KEYS and len(bare["result"][0]) == 2
+    wrapped = post(server, {"queries": ["Eiffel Tower engineer"], "topk": 2, "return_scores": True}).json()
+    assert [h["document"] for h in wrapped["result"][0]] == bare["result"][0]
+    for topk in (None, 0):  # null / 0 / missing -> the server default (3)
+        assert len(post(server, {"queries": ["capital city"], "topk": topk}).json()["result"][0]) == 3
+    assert len(post(server, {"queries": ["capital city"]}).json()["result"][0]) == 3
+    skyrl = post(server, {"query": "Eiffel Tower", "topk": 1, "return_scores": True}).json()
+    assert skyrl["result"][0][0]["document"]["title"] == "Eiffel Tower"
+    # three queries (upstream crashes with HTTP 500 for return_scores=false and N != 2)
+    three = post(server, {"queries": ["a Nile", "Mars moons", "gold"], "topk": 1, "return_scores": False})
+    assert three.status_code == 200 and len(three.json()["result"]) == 3
+    assert post(server, {"queries": [], "topk": 3}).json() == {"result": []}
+    assert post(server, {"queries": ["zzzunknownzzz"], "topk": 3}).json() == {"result": [[]]}
+
+
+@pytest.mark.parametrize(
+    "payload, status, message",
+    [
+        ({"queries": ["x"], "topk": -1}, 422, "'topk' must be a positive integer or null, got -1"),
+        ({"queries": ["x"], "topk": "3"}, 422, "'topk' must be a positive integer"),
+        ({"queries": ["x"], "topk": 2.5}, 422, "'topk' must be a positive integer"),
+        ({"queries": ["x"], "topk": 51}, 422, "exceeds this server's limit of 50"),
+        ({"queries": ["x"] * 9}, 413, "9 queries in one request; this server's limit is 8"),
+        ({"queries": ["x", 3]}, 422, "'queries[1]' must be a string, got int"),
+        ({"queries": [None]}, 422, "'queries[0]' must be a string, got NoneType"),
+        ({"queries": "x"}, 422, "'queries' must be a list of strings, got str"),
+        ({"query": 5}, 422, "'query' must be a string"),
+        ({"topk": 3}, 422, "missing field 'queries'"),
+        ({"queries": ["x"], "return_scores": "yes"}, 422, "'return_scores' must be true or false"),
+        (["x"], 422, "request body must be a JSON object"),
+        ({"queries": ["x"], "topk_rerank": 2}, 400, "need a reranking retriever"),
+    ],
+)
+def test_bad_requests_get_clear_4xx(server, payload, status, message):
+    response = post(server, payload)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+def test_server_survives_bad_input(server):
+    bad = httpx.post(server.url + "/retrieve", content=b"{not json", timeout=10)
+    assert bad.status_code == 400 and "not valid JSON" in bad.json()["detail"]
+    binary = httpx.post(server.url + "/retrieve", content=b"\xff\xfe\x00", timeout=10)
+    assert binary.status_code == 400
+    assert httpx.get(server.url + "/retrieve", timeout=10).status_code == 405
+    assert post(server, {"queries": ["Mount Everest height"], "topk": 1}).status_code == 200
+    health = httpx.get(server.url + "/health", timeout=10).json()
+    assert health["status"] == "ok" and health["num_docs"] >= 100 and health["max_queries"] == 8
+    assert server.alive()
+
+
+def test_bearer_token(sample_index, start_server):
+    secured = start_server(["--index", str(sample_index), "--token", "s3cret"])
+    assert post(secured, {"queries": ["Paris"]}).status_code == 401
+    assert post(secured, {"queries": ["Paris"]}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = post(
+        secured,
+        {"queries": ["Paris"], "topk": 1, "return_scores": True},
+        headers={"Authorization": "Bearer s3cret"},
+    )
+    assert ok.status_code == 200 and ok.json()["result"][0][0]["document"]["title"] == "Paris"
+
+
+class _SlowRetriever(Retriever):
+    """Sleeps on the query "slow"; records how searches were batched. Has a toy reranker."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def search(self, queries, k):
+        self.calls.append(list(queries))
+        if "slow" in queries:
+            time.sleep(1.5)
+        return [[Doc(f"{q}-{i}", q, f"hit {i}", score=float(k - i)) for i in range(k)] for q in queries]
+
+    def search_rerank(self, queries, n, k):
+        return [[Doc(f"{q}-r{i}", q, f"reranked from {n}", score=1.0) for i in range(k)] for q in queries]
+
+
+def test_slow_search_does_not_block_others_and_batches_merge():
+    retriever = _SlowRetriever()
+    with TestClient(create_app(retriever, workers=2)) as client:
+        slow_done = []
+        thread = threading.Thread(
+            target=lambda: slow_done.append(client.post("/retrieve", json={"queries": ["slow"], "topk": 1}))
+        )
+        thread.start()
+        time.sleep(0.2)
+        start = time.monotonic()
+        fast = client.post("/retrieve", json={"queries": ["fast"], "topk": 2, "return_scores": True})
+        fast_seconds = time.monotonic() - start
+        thread.join()
+        assert fast.status_code == 200 and fast_seconds < 1.0 and not slow_done[0].is_error
+        assert [h["document"]["id"] for h in fast.json()["result"][0]] == ["fast-0", "fast-1"]
+
+        reranked = client.post("/retrieve", json={"queries": ["q"], "topk_retrieval": 20, "topk_rerank": 2})
+        assert [d["text"] for d in reranked.json()["result"][0]] == ["reranked from 20"] * 2
+        bad = client.post("/retrieve", json={"queries": ["q"], "topk_retrieval": 1, "topk_rerank": 2})
+        assert bad.status_code == 422
+
+        # while one search runs, concurrent requests queue up and are merged into one batch
+        retriever.calls.clear()
+        threads = [threading.Thread(target=client.post, args=("/retrieve",), kwargs={"json": {"queries": [q]}})
+                   for q in ["slow", "slow"] + [f"q{i}" for i in range(6)]]  # fmt: skip
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        assert sum(len(c) for c in retriever.calls) == 8 and len(retriever.calls) < 8
