@@ -49,7 +49,8 @@ setup(
         "numba>=0.59",  # compiled BM25 search kernel (a numpy fallback gives identical results)
         "PyStemmer>=2.2",
         "fastapi>=0.110",
-        "uvicorn>=0.29",
+        "uvicorn[standard]>=0.29",  # uvloop + httptools for the /retrieve server
+        "orjson>=3.9",
         "httpx>=0.27",
         "openai>=1.40,<4",
         "matplotlib>=3.8",

@@ -9,8 +9,11 @@
 
 Searches never run on the event loop: concurrent requests are queued, merged into batches (while one
 batch is searching, the next one fills up) and searched on worker threads, so one slow search does
-not block other clients and many small requests cost one batched search. Run it with
-``python -m retrievers.server --index DIR`` or ``s3 serve-retriever --index DIR``.
+not block other clients and many small requests cost one batched search. ``POST /retrieve`` is
+answered by a lean ASGI path in front of FastAPI (orjson, no per-request models, pre-serialised
+bytes); the FastAPI route with the same handler stays for the schema and as the fallback. With
+``workers`` > 1, several server processes share the port, each opening the (memory-mapped) index.
+Run it with ``python -m retrievers.server --index DIR`` or ``s3 serve-retriever --index DIR``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import json
 import logging
+import mmap
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +36,32 @@ from fastapi.responses import JSONResponse, Response
 from retrievers.base import Retriever
 from retrievers.doc import Doc
 
+
+def _builtin(value: Any) -> Any:
+    """numpy scalars/arrays (scores, ids a retriever left unconverted) as plain Python values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+try:  # optional speed-up (pulled by the package's install_requires); the stdlib is the fallback
+    import orjson
+
+    def _dumps(value: Any) -> bytes:
+        return orjson.dumps(value, default=_builtin)
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover - exercised only without orjson
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, ensure_ascii=False, default=_builtin).encode("utf-8")
+
+    _loads = json.loads
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 3000
+CONFIG_ENV = "S3_RETRIEVER_SERVER_CONFIG"  # how ``serve`` hands its settings to worker processes
 
 
 class RequestError(ValueError):
@@ -176,6 +203,89 @@ class _Batcher:
                 start += len(item.queries)
 
 
+class _RetrieveHandler:
+    """``POST /retrieve`` from raw bytes to ``(status, body bytes)``: shared by both request paths."""
+
+    def __init__(
+        self, retriever: Retriever, batcher: _Batcher, default_topk: int, max_queries: int, max_topk: int,
+        token: str | None,
+    ):  # fmt: skip
+        self.retriever = retriever
+        self.batcher = batcher
+        self.limits = (default_topk, max_queries, max_topk)
+        self.expected = f"Bearer {token}".encode() if token is not None else None
+
+    def authorized(self, authorization: bytes | None) -> bool:
+        return self.expected is None or secrets.compare_digest(authorization or b"", self.expected)
+
+    async def __call__(self, body: bytes) -> tuple[int, bytes]:
+        try:
+            payload = _loads(body)
+        except ValueError as exc:  # json.JSONDecodeError, orjson.JSONDecodeError, bad UTF-8
+            return 400, _detail(f"request body is not valid JSON: {exc}")
+        try:
+            req = parse_request(payload, *self.limits)
+        except RequestError as exc:
+            return exc.status, _detail(str(exc))
+        if not req.queries:
+            return 200, b'{"result":[]}'
+        try:
+            if req.rerank is not None:
+                rerank = getattr(self.retriever, "search_rerank", None)
+                if rerank is None:
+                    return 400, _detail(
+                        "'topk_retrieval'/'topk_rerank' need a reranking retriever; this server has "
+                        f"{type(self.retriever).__name__}, send 'topk' instead"
+                    )
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(self.batcher.executor, rerank, req.queries, *req.rerank)
+            else:
+                results = await self.batcher.search(req.queries, req.topk)
+            return 200, _dumps(render_result(results, req.return_scores))
+        except Exception as exc:
+            log.exception("retrieval failed")
+            return 500, _detail(f"retrieval failed: {type(exc).__name__}: {exc}")
+
+
+def _detail(message: str) -> bytes:
+    return _dumps({"detail": message})
+
+
+_UNAUTHORIZED = (401, b'{"detail":"missing or wrong bearer token"}')
+
+
+class _FastPath:
+    """ASGI middleware answering ``POST /retrieve`` directly; everything else goes on to FastAPI."""
+
+    def __init__(self, app: Any, handler: _RetrieveHandler):
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/retrieve":
+            await self.app(scope, receive, send)
+            return
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+        if not self.handler.authorized(authorization):
+            status, content = _UNAUTHORIZED
+        else:
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            status, content = await self.handler(b"".join(chunks))
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
 def create_app(
     retriever: Retriever,
     default_topk: int = 3,
@@ -193,7 +303,7 @@ def create_app(
         max_queries: most queries one request may carry (more -> 413).
         max_topk: largest ``topk`` accepted (more -> 422).
         token: if set, requests need ``Authorization: Bearer <token>`` (else 401).
-        workers: threads running searches concurrently.
+        workers: threads running searches concurrently (per server process).
         max_batch: most queries merged into one ``search`` call.
 
     Example:
@@ -203,6 +313,7 @@ def create_app(
     if default_topk < 1 or default_topk > max_topk:
         raise ValueError(f"default_topk must be between 1 and max_topk ({max_topk}), got {default_topk}")
     batcher = _Batcher(retriever, workers=max(1, workers), max_batch=max(1, max_batch))
+    handler = _RetrieveHandler(retriever, batcher, default_topk, max_queries, max_topk, token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -212,20 +323,12 @@ def create_app(
 
     app = FastAPI(title="s3 retrieval server", version="1", lifespan=lifespan)
     app.state.retriever = retriever
-
-    def _unauthorized(request: Request) -> Response | None:
-        if token is None:
-            return None
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401)
-        return None
+    app.add_middleware(_FastPath, handler=handler)
 
     @app.get("/health")
     async def health(request: Request) -> Response:
-        denied = _unauthorized(request)
-        if denied:
-            return denied
+        if not handler.authorized(request.headers.get("authorization", "").encode()):
+            return Response(_UNAUTHORIZED[1], status_code=401, media_type="application/json")
         info = {
             "status": "ok",
             "retriever": type(retriever).__name__,
@@ -233,6 +336,7 @@ def create_app(
             "max_topk": max_topk,
             "max_queries": max_queries,
             "rerank": hasattr(retriever, "search_rerank"),
+            "pid": os.getpid(),
         }
         num_docs = getattr(retriever, "num_docs", None)
         if isinstance(num_docs, int):
@@ -240,40 +344,40 @@ def create_app(
         return JSONResponse(info)
 
     @app.post("/retrieve")
-    async def retrieve(request: Request) -> Response:
-        denied = _unauthorized(request)
-        if denied:
-            return denied
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return JSONResponse({"detail": f"request body is not valid JSON: {exc}"}, status_code=400)
-        try:
-            req = parse_request(body, default_topk, max_queries, max_topk)
-        except RequestError as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-        if not req.queries:
-            return JSONResponse({"result": []})
-        try:
-            if req.rerank is not None:
-                rerank = getattr(retriever, "search_rerank", None)
-                if rerank is None:
-                    return JSONResponse(
-                        {"detail": "'topk_retrieval'/'topk_rerank' need a reranking retriever; this server has "
-                         f"{type(retriever).__name__}, send 'topk' instead"},
-                        status_code=400,
-                    )  # fmt: skip
-                loop = asyncio.get_running_loop()
-                results = await loop.run_in_executor(batcher.executor, rerank, req.queries, *req.rerank)
-            else:
-                results = await batcher.search(req.queries, req.topk)
-        except Exception as exc:
-            log.exception("retrieval failed")
-            return JSONResponse({"detail": f"retrieval failed: {type(exc).__name__}: {exc}"}, status_code=500)
-        content = json.dumps(render_result(results, req.return_scores), ensure_ascii=False)
-        return Response(content=content.encode("utf-8"), media_type="application/json")
+    async def retrieve(request: Request) -> Response:  # reached only if the fast path is bypassed
+        if not handler.authorized(request.headers.get("authorization", "").encode()):
+            status, content = _UNAUTHORIZED
+        else:
+            status, content = await handler(await request.body())
+        return Response(content, status_code=status, media_type="application/json")
 
     return app
+
+
+def default_workers(retriever: Retriever) -> int:
+    """Server processes for ``workers="auto"``.
+
+    Memory-mapped BM25 (all processes share the index pages): one process per two cores, at most 8.
+    One process already keeps about two cores busy, because the BM25 kernel runs without the GIL on
+    the search threads while the event loop answers HTTP (measured on 2 cores: one process needed
+    less CPU per request than two, benchmarks/retrieval/RESULTS.md). Anything else: 1 (dense models,
+    Lucene's JVM and remote backends would be loaded once per process).
+    """
+    from retrievers.bm25 import BM25Retriever
+
+    if isinstance(retriever, BM25Retriever) and isinstance(retriever.docstore._data, mmap.mmap):
+        return max(1, min(8, (os.cpu_count() or 1) // 2))
+    return 1
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for worker processes: opens the retriever described in ``$S3_RETRIEVER_SERVER_CONFIG``."""
+    from retrievers.factory import load_retriever
+
+    config = json.loads(os.environ[CONFIG_ENV])
+    spec, overrides = config["spec"], config["overrides"]
+    retriever = load_retriever(spec, **overrides) if overrides else load_retriever(spec)
+    return create_app(retriever, **config["app"])
 
 
 def serve(
@@ -284,20 +388,63 @@ def serve(
     max_queries: int = 1024,
     max_topk: int = 1000,
     token: str | None = None,
-    workers: int = 2,
+    search_threads: int = 2,
     log_level: str = "info",
+    workers: int | str = "auto",
+    overrides: dict[str, Any] | None = None,
 ) -> None:
-    """Open ``retriever`` (a ``Retriever`` or a spec for ``load_retriever``) and serve it until stopped."""
+    """Open ``retriever`` (a ``Retriever`` or a spec for ``load_retriever``) and serve it until stopped.
+
+    Args:
+        workers: server processes sharing the port (``"auto"``: :func:`default_workers`). Each one
+            opens the index itself, so more than 1 needs ``retriever`` as a spec (path or dict).
+        search_threads: search threads per process. Other arguments as in :func:`create_app`.
+        overrides: keyword options for ``load_retriever`` (e.g. ``{"threads": 1}``).
+    """
     import uvicorn
 
     from retrievers.factory import load_retriever
 
-    retriever = load_retriever(retriever)
+    overrides = overrides or {}
+    spec = retriever
+    retriever = load_retriever(spec, **overrides) if overrides else load_retriever(spec)  # fails fast here
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         log.warning("serving on %s without a bearer token: anyone who can reach it can query it", host)
-    app = create_app(retriever, default_topk, max_queries, max_topk, token, workers)
-    log.info("serving %s on http://%s:%d/retrieve", type(retriever).__name__, host, port)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    n = default_workers(retriever) if workers == "auto" else max(1, int(workers))
+    app_options = {
+        "default_topk": default_topk, "max_queries": max_queries, "max_topk": max_topk, "token": token,
+        "workers": search_threads,
+    }  # fmt: skip
+    if n > 1 and isinstance(spec, Retriever):
+        log.warning("workers=%d needs an index path or spec, not a Retriever object: using 1 process", n)
+        n = 1
+    log.info("serving %s on http://%s:%d/retrieve (%d process(es))", type(retriever).__name__, host, port, n)
+    if n == 1:
+        app = create_app(retriever, **app_options)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        return
+    close = getattr(retriever, "close", None)
+    if callable(close):
+        close()
+    os.environ[CONFIG_ENV] = json.dumps(
+        {
+            "spec": str(spec) if isinstance(spec, os.PathLike) else spec,
+            "overrides": overrides,
+            "app": app_options,
+        }
+    )
+    uvicorn.run(
+        f"{__name__}:app_from_environment", factory=True, workers=n, host=host, port=port,
+        log_level=log_level, access_log=False,
+    )  # fmt: skip
+
+
+def _workers_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be 'auto' or a positive integer, got {value!r}")
+    return int(value)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -308,7 +455,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topk", type=int, default=3, help="k when a request sends topk null")
     parser.add_argument("--max-queries", type=int, default=1024, help="most queries per request")
     parser.add_argument("--max-topk", type=int, default=1000, help="largest topk accepted")
-    parser.add_argument("--workers", type=int, default=2, help="search threads")
+    parser.add_argument(
+        "--workers", type=_workers_arg, default="auto",
+        help="server processes sharing the port ('auto': one per 2 cores, up to 8, for memory-mapped BM25; else 1)",
+    )  # fmt: skip
+    parser.add_argument("--search-threads", type=int, default=2, help="search threads per process")
     parser.add_argument("--threads", type=int, default=None, help="BM25 threads per batch")
     parser.add_argument("--corpus", default=None, help="corpus JSONL (Lucene indexes without stored docs)")
     parser.add_argument(
@@ -321,12 +472,10 @@ def run_from_args(args: argparse.Namespace) -> None:
     if isinstance(spec, str) and spec.lstrip().startswith("{"):
         spec = json.loads(spec)
     overrides = {k: v for k, v in (("threads", args.threads), ("corpus", args.corpus)) if v is not None}
-    from retrievers.factory import load_retriever
-
-    retriever = load_retriever(spec, **overrides) if overrides else load_retriever(spec)
     serve(
-        retriever, args.host, args.port, args.topk, args.max_queries, args.max_topk, args.token, args.workers
-    )
+        spec, args.host, args.port, args.topk, args.max_queries, args.max_topk, args.token,
+        search_threads=args.search_threads, workers=args.workers, overrides=overrides,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
