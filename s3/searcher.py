@@ -186,7 +186,9 @@ class Searcher:
         path = str(path_or_hub_id)
         if config is None:
             config = load_searcher_config(path)
-            if config is None or (mode is not None and config.protocol != SearcherConfig.for_mode(mode).protocol):
+            if config is None or (
+                mode is not None and config.protocol != SearcherConfig.for_mode(mode).protocol
+            ):
                 config = SearcherConfig.for_mode(mode or "s3")
             if preset is not None:
                 config.episode = episode_preset(preset)

@@ -103,7 +103,11 @@ def r1_oracle_turns(
     Warm-start demonstrations leave ``<think>`` out by default: templated thoughts teach a model nothing
     but a formula; the tags and the actions are what it must learn before RL.
     """
-    initial = [Doc.from_dict(d) for d in row.get("initial_docs") or []][: episode_cfg.initial_k]
+    k0 = episode_cfg.initial_k
+    if row.get("initial_docs") is not None:
+        initial = [Doc.from_dict(d) for d in row["initial_docs"]][:k0]
+    else:  # as the rollout does for a row without stored initial documents
+        initial = retriever.search([row["question"]], k0)[0] if k0 > 0 else []
     return r1_demonstration_turns(
         row,
         retriever,

@@ -1,0 +1,72 @@
+"""``s3 train``: train the searcher with GRPO (TRL) on the gain-beyond-RAG reward.
+
+    s3 train --preset tiny model=runs/warmstart/final retriever=runs/precompute/index \\
+        data.train_file=runs/precompute/train.jsonl reward.rag_cache=runs/precompute/rag_cache.jsonl
+    s3 train --preset 7b --config my_run.yaml grpo.max_steps=20 output_dir=runs/s3-7b
+    s3 train --mode search-r1 --preset search-r1-tiny model=runs/warmstart-r1/final retriever=runs/index \
+        data.train_file=runs/task/train.jsonl
+    accelerate launch --config_file configs/accelerate/zero3.yaml -m s3 train --preset 7b --config my_run.yaml
+
+Settings come from the defaults, then ``--preset``, then ``--config FILE.yaml``, then ``key=value``
+overrides (``s3 train --help-config`` lists every key). A run started again with the same
+``output_dir`` resumes from its latest checkpoint (``resume=never`` starts over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="GRPO training of the searcher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. grpo.max_steps=20)")
+    p.add_argument("--preset", help="named preset: tiny (CPU) or 7b (the method's defaults)")
+    p.add_argument(
+        "--mode",
+        choices=["s3", "search-r1"],
+        default="s3",
+        help="search-r1: the model searches and answers itself, rewarded on its own answer "
+        "(protocol=search-r1; without --preset, Search-R1's episode rules; presets search-r1, search-r1-tiny)",
+    )
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from s3.config import describe
+    from s3.train.config import TrainConfig, load_train_config
+
+    if args.help_config:
+        print("\n".join(describe(TrainConfig)))
+        return 0
+    overrides = list(args.overrides)
+    if args.mode == "search-r1":
+        mode = ["protocol=search-r1"]
+        if args.preset is None:  # Search-R1's episode rules: 3 documents a search, 4 searches, no selection
+            mode += ["episode.docs_per_search=3", "episode.max_turns=4", "episode.initial_k=0",
+                     "episode.include_initial=never", "episode.use_selection=false", "episode.select_cap=null"]  # fmt: skip
+        overrides = mode + overrides
+    from s3.config import ConfigError
+
+    try:
+        cfg = load_train_config(args.config, overrides, args.preset)
+        cfg.check()
+    except ConfigError as exc:
+        print(f"s3 train: {exc}", file=sys.stderr)
+        return 2
+    from s3.train.trainer import train
+
+    summary = train(cfg)
+    print(json.dumps({k: v for k, v in summary.items() if k != "log_history"}, indent=2))
+    return 0

@@ -1,0 +1,291 @@
+"""The whole s3 pipeline on the embedded default, in one call: ``s3 demo``.
+
+Stages, each writing into one run folder that a rerun reuses (a finished stage is skipped):
+
+1. ``task/``: the embedded task (a seeded synthetic corpus and multi-hop QA set, :mod:`s3.task`).
+2. ``precompute/``: the BM25 index and the naive-RAG cache with the offline generator
+   (:mod:`s3.precompute`); its ``train.jsonl`` keeps only questions naive RAG gets wrong.
+3. ``model/base``: a tiny searcher built from a config, its tokenizer trained on the corpus
+   (:mod:`s3.tiny_model`).
+4. ``warmstart/final``: supervised warm start on demonstrations of a scripted searcher that uses the
+   task's ground truth (:mod:`s3.train.warmstart`), so the tiny model learns the protocol.
+5. ``train/final``: GRPO with the gain-beyond-RAG reward (:mod:`s3.train.trainer`).
+6. ``eval/``: naive RAG, the oracle context, the baselines and the searchers before and after
+   training, scored with the same frozen generator (:mod:`evaluation.run`); ``table.md`` and PNG
+   plots are written there.
+
+The defaults fit a 2-core machine without a GPU in about ten minutes. The same stages with other
+config (a 7B searcher, a served generator, a real corpus) are the commands of the README's scale
+recipe.
+
+Example::
+
+    from s3.demo import DemoConfig, run_demo
+    summary = run_demo(DemoConfig(run_dir="runs/demo"))
+    summary["table"]                # the Markdown table
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from s3.config import field, save_config
+from s3.searcher import SearcherConfig, save_searcher_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoConfig:
+    """Configuration of ``s3 demo`` (every field can be overridden with ``key=value``)."""
+
+    run_dir: str = field("runs/demo", help="one folder for every stage's outputs; a rerun reuses them")
+    seed: int = field(0, help="seed of the task, the model and training")
+    train_questions: int = field(600, help="training questions of the embedded task")
+    val_questions: int = field(150, help="validation questions")
+    test_questions: int = field(150, help="test questions (the table is computed on these)")
+    hidden_size: int = field(64, help="width of the tiny searcher")
+    num_layers: int = field(2, help="layers of the tiny searcher")
+    vocab_size: int = field(2048, help="tokenizer vocabulary trained on the corpus")
+    drop_rag_correct: bool = field(
+        False,
+        help="the paper's filter (train only on questions naive RAG gets wrong); off here, because the tiny "
+        "searcher learns selection, whose signal comes from the questions naive RAG answers",
+    )
+    warmstart_max_steps: int = field(60, help="warm-start optimizer steps")
+    warmstart_lr: float = field(2e-3, help="learning rate of the warm start")
+    warmstart_examples: int = field(0, help="demonstrations (0 = every training question)")
+    select_noise_rate: float = field(
+        0.6,
+        help="share of demonstrated selections replaced by wrong ones (imperfect demonstrations: room for RL)",
+    )
+    train_preset: str = field(
+        "tiny", help="`s3 train` preset (protocol, episode rules, budgets, GRPO settings)"
+    )
+    grpo_steps: int = field(15, help="GRPO optimizer steps")
+    train_overrides: list[str] = field(default_factory=list, help="extra `s3 train` overrides (key=value)")
+    baselines: list[str] = field(
+        default_factory=lambda: [
+            "direct",
+            "cot",
+            "naive-rag",
+            "oracle",
+            "ircot",
+            "search-o1",
+            "query-rewrite",
+        ],
+        help="baseline methods evaluated beside the searchers",
+    )
+    ablations: bool = field(True, help="also evaluate s3 without selection and without initial documents")
+    eval_limit: int | None = field(None, help="evaluate only the first N test questions (smoke runs)")
+    progress: bool = field(True, help="progress bars")
+
+
+def _done(path: Path) -> bool:
+    return path.exists()
+
+
+def _stage(name: str) -> None:
+    log.info("=== %s", name)
+
+
+def build_task(cfg: DemoConfig, run: Path) -> Path:
+    from s3.task import build_embedded_task
+
+    task = run / "task"
+    if _done(task / "test.jsonl"):
+        return task
+    _stage("1/6 embedded task")
+    build_embedded_task(
+        task, seed=cfg.seed, train=cfg.train_questions, val=cfg.val_questions, test=cfg.test_questions
+    )
+    return task
+
+
+def precompute(cfg: DemoConfig, run: Path, task: Path) -> Path:
+    from s3.precompute import PrecomputeConfig, run_precompute
+
+    out = run / "precompute"
+    if _done(out / "summary.json"):
+        return out
+    _stage("2/6 BM25 index and naive-RAG cache")
+    run_precompute(
+        PrecomputeConfig(
+            output_dir=str(out),
+            task_dir=str(task),
+            drop_rag_correct=cfg.drop_rag_correct,
+            progress=cfg.progress,
+        )
+    )
+    return out
+
+
+def base_model(cfg: DemoConfig, run: Path, task: Path) -> Path:
+    from retrievers.corpus import read_corpus
+    from s3.tiny_model import build_tiny_model
+
+    out = run / "model" / "base"
+    if _done(out / "config.json"):
+        return out
+    _stage("3/6 tiny searcher model")
+    texts = [f"{d.title}\n{d.text}" for d in read_corpus(task / "corpus.jsonl")]
+    for split in ("train", "val"):
+        with (task / f"{split}.jsonl").open(encoding="utf-8") as f:
+            texts.extend(json.loads(line)["question"] for line in f if line.strip())
+    build_tiny_model(
+        out,
+        texts=texts,
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        intermediate_size=cfg.hidden_size * 2,
+        seed=cfg.seed,
+    )
+    # the untrained searcher runs with the same protocol and episode rules as the trained one
+    tcfg = train_config(cfg, run, out, run / "precompute")
+    save_searcher_config(SearcherConfig(protocol=tcfg.protocol, episode=tcfg.episode), out)
+    return out
+
+
+def train_config(cfg: DemoConfig, run: Path, model: Path, pre: Path):
+    """The ``s3 train`` config of the demo: the preset plus the run's paths and the demo's overrides."""
+    from s3.train.config import load_train_config
+
+    return load_train_config(
+        preset=cfg.train_preset,
+        overrides=[
+            f"model={model}",
+            f"output_dir={run / 'train'}",
+            f"retriever={pre / 'index'}",
+            f"data.train_file={pre / 'train.jsonl'}",
+            f"reward.rag_cache={pre / 'rag_cache.jsonl'}",
+            f"grpo.max_steps={cfg.grpo_steps}",
+            f"grpo.seed={cfg.seed}",
+            f"logging.progress={cfg.progress}",
+            *cfg.train_overrides,
+        ],
+    )
+
+
+def warm_start(cfg: DemoConfig, run: Path, model: Path, pre: Path) -> Path:
+    from s3.config import load_config
+    from s3.train.warmstart import WarmstartConfig, warmstart
+
+    out = run / "warmstart"
+    if _done(out / "final" / "config.json"):
+        return out / "final"
+    _stage("4/6 supervised warm start")
+    tcfg = train_config(cfg, run, model, pre)
+    wcfg = load_config(
+        WarmstartConfig,
+        overrides=[
+            f"model={model}",
+            f"output_dir={out}",
+            f"retriever={pre / 'index'}",
+            f"train_file={pre / 'train.jsonl'}",
+            f"protocol={tcfg.protocol}",
+            f"learning_rate={cfg.warmstart_lr}",
+            f"max_examples={cfg.warmstart_examples}",
+            f"max_steps={cfg.warmstart_max_steps}",
+            f"select_noise_rate={cfg.select_noise_rate}",
+            f"seed={cfg.seed}",
+            f"progress={cfg.progress}",
+            "device=cpu",
+        ],
+    )
+    wcfg.episode = tcfg.episode  # demonstrations follow the episode rules training uses
+    return warmstart(wcfg)
+
+
+def train(cfg: DemoConfig, run: Path, model: Path, pre: Path) -> Path:
+    from s3.train.trainer import train as run_train
+
+    out = run / "train"
+    if _done(out / "final" / "config.json"):
+        return out / "final"
+    _stage("5/6 GRPO training (gain beyond RAG)")
+    run_train(train_config(cfg, run, model, pre))
+    return out / "final"
+
+
+def evaluate(cfg: DemoConfig, run: Path, task: Path, pre: Path, base: Path, warm: Path, trained: Path):
+    from s3.commands.evaluate import EvalConfig, run_evaluation
+
+    _stage("6/6 evaluation against naive RAG and the baselines")
+    methods = list(cfg.baselines)
+    methods += [
+        f"s3 untrained=s3-untrained:{base}",
+        f"s3 warm start=s3:{warm}",
+        f"s3 trained=s3:{trained}",
+    ]
+    if cfg.ablations:
+        methods += [f"s3 no selection=s3-no-select:{trained}", f"s3 no initial docs=s3-no-init:{trained}"]
+    ecfg = EvalConfig(
+        methods=methods,
+        task_dir=str(task),
+        corpus=str(task / "corpus.jsonl"),
+        retriever=str(pre / "index"),
+        reasoner={"kind": "transformers", "model": str(base)} if _needs_reasoner(methods) else None,
+        reasoner_max_tokens=32,
+        limit=cfg.eval_limit,
+        output=str(run / "eval"),
+        seed=cfg.seed,
+        progress=cfg.progress,
+    )
+    return run_evaluation(ecfg)
+
+
+def _needs_reasoner(methods: list[str]) -> bool:
+    return any(m.split("=")[-1].split(":")[0] in ("ircot", "search-o1", "query-rewrite") for m in methods)
+
+
+def headline(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """GenAcc (%) per method, averaged over datasets."""
+    by: dict[str, list[float]] = {}
+    for row in rows:
+        by.setdefault(row["method"], []).append(float(row["genacc"]))
+    return {m: sum(v) / len(v) for m, v in by.items()}
+
+
+def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+    """Run every stage (reusing finished ones) and return the table, the plots and the headline numbers."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    run = Path(cfg.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run / "demo_config.yaml")
+    task = build_task(cfg, run)
+    pre = precompute(cfg, run, task)
+    base = base_model(cfg, run, task)
+    warm = warm_start(cfg, run, base, pre)
+    trained = train(cfg, run, warm, pre)
+    rows = evaluate(cfg, run, task, pre, base, warm, trained)
+    from evaluation.report import write_report
+
+    training_log = run / "train" / "metrics.jsonl"
+    paths = write_report(
+        run / "eval",
+        training_logs=[training_log] if training_log.exists() else (),
+        title="s3 on the embedded task (test split, offline extractive generator)",
+    )
+    scores = headline(rows)
+    summary = {
+        "run_dir": str(run),
+        "table": Path(paths["table.md"]).read_text(encoding="utf-8"),
+        "plots": [str(p) for name, p in paths.items() if name.endswith(".png")],
+        "genacc": scores,
+        "trained_beats_naive_rag": scores.get("s3 trained", 0.0) > scores.get("naive-rag", 0.0),
+        "seconds": time.perf_counter() - start,
+    }
+    (run / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

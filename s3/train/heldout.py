@@ -1,0 +1,76 @@
+"""Held-out reward of a searcher: run greedy episodes on questions it did not train on and score them.
+
+Used before and after training (``s3 train`` logs both when ``data.eval_file`` is set) and by the
+learning test. The reward is the training reward (:class:`~s3.reward.SearchReward`), so "better" means
+what training optimises.
+
+Example::
+
+    result = score_policy(HFPolicy(model, tokenizer), rows, retriever, S3Protocol(), episode_cfg, reward)
+    result["reward"], result["genacc"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from s3.episode import EpisodeConfig
+from s3.reward import SearchReward, summarize
+from s3.rollout import RolloutConfig, run_rollout
+from s3.rollout import summarize as summarize_trajectories
+
+
+def score_policy(
+    policy: Any,
+    rows: Sequence[dict[str, Any]],
+    retriever: Any,
+    protocol: Any,
+    episode_cfg: EpisodeConfig,
+    reward: SearchReward,
+    rollout_cfg: RolloutConfig | None = None,
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """Mean reward, its parts and episode statistics of ``policy`` on ``rows`` (greedy by default).
+
+    Args:
+        policy: a :class:`~s3.policy.base.PolicyBackend`.
+        rows: questions with ``golden_answers`` and ``initial_docs`` (the precompute format).
+        retriever, protocol, episode_cfg: the search environment.
+        reward: the reward to report.
+        rollout_cfg: sampling and budgets (default: greedy with the default budgets).
+        batch_size: episodes run at once.
+
+    Returns:
+        ``reward``, ``genacc``, ``baseline_genacc``, ``gbr``, ``unscored_rate`` and the rollout's
+        ``mean_*`` statistics, plus ``n``.
+    """
+    from s3.train.trainer import row_initial_docs
+
+    rcfg = rollout_cfg or RolloutConfig.greedy()
+    parts, trajs = [], []
+    for start in range(0, len(rows), batch_size):
+        chunk = list(rows[start : start + batch_size])
+        initial = [row_initial_docs(r) for r in chunk]
+        out = run_rollout(
+            policy,
+            retriever,
+            protocol,
+            [r["question"] for r in chunk],
+            None if any(d is None for d in initial) else initial,
+            episode_cfg,
+            rcfg,
+        )
+        parts.extend(
+            reward.score(
+                [t.question for t in out],
+                [r["golden_answers"] for r in chunk],
+                [t.context() for t in out],
+                [t.episode.blocks[0].docs for t in out],
+            )
+        )
+        trajs.extend(out)
+    result = {k: float(v) for k, v in summarize(parts).items()}
+    result.update({k: float(v) for k, v in summarize_trajectories(trajs).items()})
+    result["n"] = float(len(rows))
+    return result

@@ -1,0 +1,473 @@
+"""The GRPO training of the searcher on TRL's ``GRPOTrainer``: our rollout as ``rollout_func``, our reward.
+
+Only the searcher learns. Per step, TRL hands each rank its slice of the questions (each repeated
+``num_generations`` times); :class:`S3Rollout` runs the multi-turn episodes with the trainer's current
+model (transformers ``generate``, or vLLM) and returns ``prompt_ids``, ``completion_ids``,
+``logprobs``, ``env_mask`` (0 on every token the environment wrote, so only policy tokens carry the
+loss, the KL and the entropy) and each trajectory as an extra column. The reward function
+(:func:`make_reward_func`) is async: it scores the whole batch with one concurrent generator call
+through :class:`~s3.reward.SearchReward` and logs both GBR terms and the episode statistics.
+
+Checkpoints are plain Hugging Face folders (``checkpoint-N/``, LoRA adapters when LoRA is on) and a
+run resumes from the latest one. Metrics go to ``metrics.jsonl`` (and TensorBoard/wandb on request).
+
+Example::
+
+    cfg = load_train_config(preset="tiny", overrides=["model=runs/tiny", "retriever=runs/pre/index",
+                                                      "data.train_file=runs/pre/train.jsonl",
+                                                      "reward.rag_cache=runs/pre/rag_cache.jsonl"])
+    summary = train(cfg)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from retrievers.doc import Doc
+from s3.config import ConfigError, save_config
+from s3.reward import SearchReward, summarize
+from s3.rollout import RolloutStats, Trajectory, run_rollout
+from s3.rollout import summarize as summarize_trajectories
+from s3.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "train_config.yaml"
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_rows(path: str, limit: int = 0) -> list[dict[str, Any]]:
+    """Questions from a file written by ``s3 precompute`` (``question``, ``golden_answers``, ``initial_docs``).
+
+    Repeated questions keep their first row (the rollout finds a row by its question text).
+
+    Raises:
+        ConfigError: a missing file or a row without the needed fields, naming the file and line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: training file not found (run `s3 precompute` first)")
+    rows: dict[str, dict[str, Any]] = {}
+    with p.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{lineno}: not JSON ({exc})") from None
+            for key in ("question", "golden_answers"):
+                if key not in row:
+                    raise ConfigError(f"{path}:{lineno}: missing field {key!r}")
+            if isinstance(row["golden_answers"], str):
+                row["golden_answers"] = [row["golden_answers"]]
+            rows.setdefault(row["question"], row)
+            if limit and len(rows) >= limit:
+                break
+    if not rows:
+        raise ConfigError(f"{path}: no questions")
+    return list(rows.values())
+
+
+def row_initial_docs(row: dict[str, Any]) -> list[Doc] | None:
+    """The naive-RAG documents stored with a row, or ``None`` (the rollout then retrieves them)."""
+    docs = row.get("initial_docs")
+    return None if docs is None else [Doc.from_dict(d) for d in docs]
+
+
+# ---------------------------------------------------------------- rollout_func
+
+
+class S3Rollout:
+    """TRL ``rollout_func``: runs the searcher's episodes for the prompts of one rank.
+
+    The dataset's ``prompt`` column is the question text; its row (gold answers, initial documents)
+    is looked up here. The returned dict carries ``trajectory`` (one :class:`~s3.rollout.Trajectory`
+    per sample) for the reward function.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        rows: Sequence[dict[str, Any]],
+        retriever: Any,
+        protocol: Any,
+        policy: Any | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.rows = {r["question"]: r for r in rows}
+        self.retriever = retriever
+        self.protocol = protocol
+        #: a fixed policy backend to roll out with instead of the trainer's model (tests, off-policy data)
+        self.policy = policy
+        self.last_stats = RolloutStats()
+        #: policy calls of every rollout so far (multi-rank runs must agree on these)
+        self.generate_calls: list[int] = []
+        #: questions this rank has rolled out (for checks that ranks saw different data)
+        self.seen_questions: set[str] = set()
+
+    def rollout_config(self, trainer: Any) -> Any:
+        import dataclasses
+
+        # every rank must make the same number of generation calls (vLLM gathers across ranks; ZeRO-3
+        # forwards are collective), so multi-rank and vLLM runs use a fixed call count
+        fixed = (
+            self.cfg.rollout.fixed_generate_calls
+            or trainer.accelerator.num_processes > 1
+            or self.cfg.vllm.enabled
+        )
+        return dataclasses.replace(self.cfg.rollout, fixed_generate_calls=fixed, progress=False)
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list[Any]]:
+        questions = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
+        missing = [q for q in questions if q not in self.rows]
+        if missing:
+            raise KeyError(f"rollout got prompts that are not training questions: {missing[:3]}")
+        rows = [self.rows[q] for q in questions]
+        self.seen_questions.update(questions)
+        initial = [row_initial_docs(r) for r in rows]
+        initial_docs = None if any(d is None for d in initial) else initial
+        rcfg = self.rollout_config(trainer)
+        stats = RolloutStats()
+        if self.policy is not None:
+            trajs = run_rollout(
+                self.policy,
+                self.retriever,
+                self.protocol,
+                questions,
+                initial_docs,
+                self.cfg.episode,
+                rcfg,
+                stats,
+            )
+        elif self.cfg.vllm.enabled:
+            from s3.train.policy import TrainerVLLMPolicy
+
+            policy = TrainerVLLMPolicy(
+                trainer, fixed_batch=len(prompts), max_new_tokens=rcfg.max_new_tokens_per_turn
+            )
+            trajs = run_rollout(
+                policy, self.retriever, self.protocol, questions, initial_docs, self.cfg.episode, rcfg, stats
+            )
+        else:
+            from s3.train.policy import trainer_hf_policy
+
+            with trainer_hf_policy(trainer) as policy:
+                trajs = run_rollout(
+                    policy,
+                    self.retriever,
+                    self.protocol,
+                    questions,
+                    initial_docs,
+                    self.cfg.episode,
+                    rcfg,
+                    stats,
+                )
+        self.last_stats = stats
+        self.generate_calls.append(stats.generate_calls)
+        return trajectories_to_trl(trajs)
+
+
+def trajectories_to_trl(trajs: Sequence[Trajectory]) -> dict[str, list[Any]]:
+    """The ``rollout_func`` output of trajectories: ids, log-probs, ``env_mask`` and the trajectories."""
+    return {
+        "prompt_ids": [list(t.prompt_ids) for t in trajs],
+        "completion_ids": [list(t.completion_ids) for t in trajs],
+        # a backend without log-probs (transformers generate may) leaves zeros: TRL uses them only for
+        # the vLLM importance-sampling correction
+        "logprobs": [
+            list(t.logprobs) if t.logprobs is not None else [0.0] * len(t.completion_ids) for t in trajs
+        ],
+        "env_mask": [list(t.env_mask) for t in trajs],
+        "trajectory": list(trajs),
+    }
+
+
+# ---------------------------------------------------------------- reward function
+
+
+def make_reward_func(reward: SearchReward, rollout: S3Rollout | None = None):
+    """The async TRL reward function: scores every trajectory of the batch with ``reward``.
+
+    It logs (through TRL's ``log_metric``) the reward's parts, the episode statistics and the time
+    split of the step: ``reward/genacc``, ``reward/baseline_genacc``, ``reward/gbr``,
+    ``episode/turns``, ``episode/searches``, ``episode/invalid_action_rate``, ``episode/docs_selected``,
+    ``time/rollout_s``, ``time/policy_generate_s``, ``time/retrieval_s``, ``time/reward_s``.
+    """
+
+    async def s3_reward(prompts, completions, trajectory, golden_answers, log_metric=None, **kwargs):
+        t0 = time.perf_counter()
+        initial = [[*t.episode.blocks[0].docs] for t in trajectory]
+        parts = await reward.ascore(
+            [t.question for t in trajectory], golden_answers, [t.context() for t in trajectory], initial
+        )
+        elapsed = time.perf_counter() - t0
+        if log_metric is not None:
+            for key, value in summarize(parts).items():
+                if value == value:  # skip NaN (e.g. no baseline for kind=acc)
+                    log_metric(f"reward/{key}", value)
+            ep = summarize_trajectories(trajectory)
+            for key, name in (
+                ("mean_turns", "turns"),
+                ("mean_searches", "searches"),
+                ("invalid_action_rate", "invalid_action_rate"),
+                ("mean_docs_selected", "docs_selected"),
+                ("mean_context_docs", "context_docs"),
+                ("truncated_rate", "truncated_rate"),
+            ):
+                if key in ep:
+                    log_metric(f"episode/{name}", float(ep[key]))
+            log_metric("time/reward_s", elapsed)
+            if rollout is not None:
+                st = rollout.last_stats
+                log_metric("time/rollout_s", st.total_s)
+                log_metric("time/policy_generate_s", st.generate_s)
+                log_metric("time/retrieval_s", st.search_s)
+        return [p.reward for p in parts]
+
+    s3_reward.__name__ = f"s3_{reward.config.kind.replace('+', '_')}"
+    return s3_reward
+
+
+# ---------------------------------------------------------------- engine config
+
+
+def world_size() -> int:
+    """Processes of this run (``WORLD_SIZE`` from torchrun/accelerate; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def grpo_args(cfg: TrainConfig, world: int | None = None) -> Any:
+    """The ``trl.GRPOConfig`` of a :class:`TrainConfig` (batch sizes derived per rank)."""
+    from trl import GRPOConfig
+
+    g = cfg.grpo
+    world = world or world_size()
+    total = g.questions_per_step * g.num_generations
+    if total % world:
+        raise ConfigError(
+            f"grpo: questions_per_step x num_generations = {total} trajectories do not split over {world} ranks"
+        )
+    per_rank = total // world
+    micro = min(g.micro_batch_size, per_rank)
+    if per_rank % micro:
+        raise ConfigError(f"grpo.micro_batch_size={micro} must divide the {per_rank} trajectories per rank")
+    sinks = [s for s in cfg.logging.report_to if s not in ("jsonl", "none")]
+    kwargs: dict[str, Any] = {
+        "output_dir": cfg.output_dir,
+        "learning_rate": g.learning_rate,
+        "lr_scheduler_type": g.lr_scheduler_type,
+        "warmup_steps": g.warmup_steps,
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": per_rank // micro,
+        "num_generations": g.num_generations,
+        "max_steps": g.max_steps,
+        "num_iterations": g.num_iterations,
+        "beta": g.beta,
+        "epsilon": g.epsilon,
+        "epsilon_high": g.epsilon_high,
+        "loss_type": g.loss_type,
+        "scale_rewards": g.scale_rewards,
+        "mask_truncated_completions": g.mask_truncated_completions,
+        "entropy_coef": g.entropy_coef,
+        "max_grad_norm": g.max_grad_norm,
+        "weight_decay": g.weight_decay,
+        "gradient_checkpointing": g.gradient_checkpointing,
+        "bf16": g.bf16,
+        "seed": g.seed,
+        "data_seed": g.seed,
+        # the loss must score tokens at the temperature they were sampled with
+        "temperature": cfg.rollout.temperature if cfg.rollout.temperature > 0 else 1.0,
+        "top_p": cfg.rollout.top_p,
+        # what dr_grpo divides by: the real budget, documents included
+        "max_completion_length": cfg.rollout.max_total_tokens,
+        "use_vllm": cfg.vllm.enabled,
+        "vllm_mode": cfg.vllm.mode,
+        "vllm_gpu_memory_utilization": cfg.vllm.gpu_memory_utilization,
+        "vllm_tensor_parallel_size": cfg.vllm.tensor_parallel_size,
+        "vllm_enable_sleep_mode": cfg.vllm.enable_sleep_mode,
+        "vllm_importance_sampling_correction": cfg.vllm.importance_sampling_correction,
+        "report_to": sinks or "none",
+        "logging_steps": cfg.logging.logging_steps,
+        "log_completions": cfg.logging.log_completions,
+        "disable_tqdm": not cfg.logging.progress,
+        "save_strategy": "steps" if cfg.save_steps > 0 else "no",
+        "save_steps": max(cfg.save_steps, 1),
+        "save_total_limit": cfg.save_total_limit or None,
+        "use_cpu": cfg.device == "cpu",
+        "remove_unused_columns": False,
+        "shuffle_dataset": True,
+    }
+    if cfg.logging.run_name:
+        kwargs["run_name"] = cfg.logging.run_name
+    server = cfg.vllm.server_base_url or os.environ.get("S3_VLLM_SERVER_URL", "")
+    if cfg.vllm.enabled and cfg.vllm.mode == "server" and server:
+        kwargs["vllm_server_base_url"] = server
+    kwargs.update(g.extra)
+    return GRPOConfig(**kwargs)
+
+
+def _jsonl_callback(path: Path):
+    from transformers import TrainerCallback
+
+    class JsonlMetrics(TrainerCallback):
+        """Appends every log record (one JSON object a line, with its step) to ``metrics.jsonl``."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": state.global_step, **logs}, default=float) + "\n")
+
+    return JsonlMetrics()
+
+
+# ---------------------------------------------------------------- building and running
+
+
+def build_trainer(
+    cfg: TrainConfig,
+    generator: Any | None = None,
+    retriever: Any | None = None,
+    policy: Any | None = None,
+    reward_funcs: list[Any] | None = None,
+) -> Any:
+    """A ``trl.GRPOTrainer`` wired with the s3 rollout and reward.
+
+    Args:
+        cfg: the training config.
+        generator, retriever: objects to use instead of building them from ``cfg``.
+        policy: roll out with this backend instead of the trainer's own model (off-policy data, tests).
+        reward_funcs: TRL reward functions to use instead of the s3 reward (the s3 reward object is
+            still built and attached as ``trainer.s3_reward``).
+    """
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from generators.factory import load_generator
+    from retrievers.factory import load_retriever
+    from s3.protocol import get_protocol
+
+    cfg.check()
+    rows = load_rows(cfg.data.train_file, cfg.data.max_examples)
+    retriever = retriever if retriever is not None else load_retriever(cfg.retriever)
+    generator = generator if generator is not None else load_generator(cfg.generator)
+    protocol = get_protocol(cfg.protocol)
+    rollout = S3Rollout(cfg, rows, retriever, protocol, policy=policy)
+    if protocol.name == "search-r1":  # the policy answers itself: reward on its own answer
+        from s3.reward_r1 import AnswerReward, make_answer_reward_func
+
+        reward = AnswerReward(cfg.answer_reward, generator=generator)
+        reward_func = make_answer_reward_func(reward, rollout)
+    else:
+        reward = SearchReward(generator, cfg.reward)
+        reward_func = make_reward_func(reward, rollout)
+    dataset = Dataset.from_dict(
+        {
+            "prompt": [r["question"] for r in rows],
+            "golden_answers": [list(r["golden_answers"]) for r in rows],
+        }
+    )
+    model, tokenizer = _load_model(cfg)
+    peft_config = _lora_config(cfg)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs or [reward_func],
+        args=grpo_args(cfg),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        rollout_func=rollout,
+        callbacks=[_jsonl_callback(Path(cfg.output_dir) / METRICS_FILE)]
+        if "jsonl" in cfg.logging.report_to
+        else None,
+    )
+    trainer.s3_reward = reward
+    trainer.s3_rollout = rollout
+    return trainer
+
+
+def _load_model(cfg: TrainConfig) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model, padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if cfg.grpo.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype)
+    return model, tokenizer
+
+
+def _lora_config(cfg: TrainConfig) -> Any:
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
+def resume_checkpoint(cfg: TrainConfig) -> str | None:
+    """The checkpoint to resume from: ``resume=auto`` finds the latest in ``output_dir``."""
+    if cfg.resume == "never":
+        return None
+    if cfg.resume != "auto":
+        if not Path(cfg.resume).is_dir():
+            raise ConfigError(f"resume: {cfg.resume} is not a checkpoint folder")
+        return cfg.resume
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+
+
+def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None = None) -> dict[str, Any]:
+    """Train the searcher; returns ``{"final_dir", "steps", "resumed_from", "log_history"}``.
+
+    Writes ``output_dir/train_config.yaml``, ``checkpoint-N/`` every ``save_steps``, ``metrics.jsonl``
+    and the final model in ``output_dir/final`` (plus ``final-merged`` with LoRA and ``save_merged``).
+    """
+    trainer = build_trainer(cfg, generator=generator, retriever=retriever)
+    out = Path(cfg.output_dir)
+    resume = resume_checkpoint(cfg)
+    if trainer.accelerator.is_main_process:
+        save_config(cfg, out / CONFIG_FILE)
+    if resume:
+        log.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    final = out / "final"
+    trainer.save_model(str(final))
+    if trainer.accelerator.is_main_process:
+        from s3.searcher import SearcherConfig, save_searcher_config
+
+        trainer.processing_class.save_pretrained(str(final))
+        # the checkpoint remembers its protocol and episode rules (Searcher.from_pretrained reads them)
+        searcher_cfg = SearcherConfig(protocol=cfg.protocol, episode=cfg.episode)
+        save_searcher_config(searcher_cfg, final)
+        if cfg.lora.enabled and cfg.lora.save_merged:
+            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            merged.save_pretrained(str(out / "final-merged"))
+            trainer.processing_class.save_pretrained(str(out / "final-merged"))
+            save_searcher_config(searcher_cfg, out / "final-merged")
+    trainer.accelerator.wait_for_everyone()
+    return {
+        "final_dir": str(final),
+        "steps": trainer.state.global_step,
+        "resumed_from": resume,
+        "log_history": list(trainer.state.log_history),
+    }

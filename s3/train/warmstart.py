@@ -1,0 +1,273 @@
+"""Supervised warm start: teach a small searcher the protocol from demonstrations (TRL ``SFTTrainer``).
+
+A model too small to follow the tag protocol zero-shot first imitates demonstration trajectories.
+On the embedded task the demonstrations come from a scripted searcher that knows the ground truth
+(:func:`oracle_turns`): it selects the supporting documents it sees, searches for the bridge entity
+when the answer's document is missing, and stops. The demonstrations are produced by the real
+rollout (:class:`~s3.policy.scripted.ScriptedPolicy` through :func:`~s3.rollout.run_rollout`), so
+their tokens, observations and environment mask are exactly what GRPO later trains on; the SFT loss
+covers only the tokens the searcher writes (``completion_mask`` = the environment mask).
+
+Example::
+
+    cfg = load_config(WarmstartConfig, overrides=["model=runs/tiny", "retriever=runs/pre/index",
+                                                  "train_file=runs/pre/train.jsonl"])
+    path = warmstart(cfg)          # runs/warmstart/final
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from s3.config import ConfigError, field, save_config
+from s3.episode import EpisodeConfig
+from s3.rollout import RolloutConfig, Trajectory, run_rollout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WarmstartConfig:
+    """Configuration of ``s3 warmstart``."""
+
+    model: str = field("", help="the searcher to warm-start (a model folder or hub id)")
+    output_dir: str = field("runs/warmstart", help="the warm-started model goes to output_dir/final")
+    retriever: str = field("", help="retriever spec (the demonstrations search with it)")
+    train_file: str = field("", help="training rows with ground truth (embedded task, from `s3 precompute`)")
+    protocol: str = field("s3", help="the searcher's tag language")
+    episode: EpisodeConfig = field(
+        default_factory=EpisodeConfig, help="docs per search, selection cap, turns"
+    )
+    rollout: RolloutConfig = field(
+        default_factory=lambda: RolloutConfig(temperature=0.0, top_p=1.0),
+        help="token budgets of demonstrations",
+    )
+    max_examples: int = field(0, help="demonstrations to build (0 = every training row)")
+    skip_search_rate: float = field(
+        0.0, help="share of demonstrations that stop without the search they need (imperfect demonstrations)"
+    )
+    select_noise_rate: float = field(
+        0.0,
+        help="share of selections replaced by a wrong one (imperfect demonstrations leave RL room to improve)",
+    )
+    epochs: float = field(3.0, help="passes over the demonstrations")
+    max_steps: int = field(0, help="optimizer steps (0 = from epochs)")
+    learning_rate: float = field(1e-4, help="AdamW learning rate")
+    batch_size: int = field(8, help="demonstrations per optimizer step on one device")
+    lora: bool = field(False, help="train LoRA adapters (r=16) instead of all weights")
+    bf16: bool = field(False, help="bfloat16 mixed precision (GPU)")
+    seed: int = field(0, help="seed of data order and the demonstration noise")
+    device: str = field("auto", help="auto | cpu")
+    progress: bool = field(True, help="show a progress bar")
+
+    def check(self) -> None:
+        for name in ("model", "retriever", "train_file"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name}: required (see `s3 warmstart --help-config`)")
+        for name in ("skip_search_rate", "select_noise_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
+
+
+def _select(docs: Sequence[Any], wanted: set[str], cap: int | None) -> list[int]:
+    ids = [i for i, d in enumerate(docs, start=1) if d.id in wanted]
+    return ids[:cap] if cap else ids
+
+
+def _turn(selected: list[int], complete: bool, query: str | None = None) -> str:
+    text = f"<important_info>{json.dumps(selected)}</important_info>"
+    text += f"<search_complete>{complete}</search_complete>"
+    if query is not None:
+        # a leading space (stripped by the parser) makes a byte-level tokenizer encode the copied name
+        # with the same ids it has in the passages: copying ids is what a tiny model learns fastest
+        text += f"<query>{json.dumps({'query': ' ' + query})}</query>"
+    return text
+
+
+def oracle_turns(
+    row: dict[str, Any],
+    retriever: Any,
+    episode_cfg: EpisodeConfig,
+    skip_search: bool = False,
+    select_noise: float = 0.0,
+    rng: random.Random | None = None,
+) -> list[str]:
+    """The turn texts of a scripted searcher that uses the row's ground truth.
+
+    Needs ``row["meta"]`` (or the row itself) with ``supporting_doc_ids``, ``answer_doc_id`` and
+    ``ideal_queries``, as the embedded task writes them. The searcher selects the supporting documents
+    of each window, searches the next ideal query while the answer's document is missing (simulating
+    the retriever to know what it will see), and stops. ``skip_search`` stops at once instead;
+    ``select_noise`` is the chance that a window's selection is replaced by a wrong one (other ids,
+    or none), drawn from ``rng``.
+
+    Raises:
+        ConfigError: the row has no ground truth.
+    """
+    from s3.train.trainer import row_initial_docs
+
+    truth = row.get("meta", row)
+    if "supporting_doc_ids" not in truth or "ideal_queries" not in truth:
+        raise ConfigError(
+            f"question {row.get('id', row['question'])!r} has no ground truth (supporting_doc_ids, ideal_queries): "
+            "scripted demonstrations need the embedded task's files"
+        )
+    wanted = set(truth["supporting_doc_ids"])
+    answer_id = truth.get("answer_doc_id")
+    window = (row_initial_docs(row) or [])[: episode_cfg.initial_k]
+    queries = list(truth["ideal_queries"])
+    turns: list[str] = []
+    searches = 0
+    rng = rng or random.Random(0)
+    while True:
+        selected = _select(window, wanted, episode_cfg.select_cap)
+        if select_noise and rng.random() < select_noise:
+            others = [i for i in range(1, len(window) + 1) if i not in selected]
+            selected = sorted(
+                rng.sample(others, rng.randint(0, min(len(others), episode_cfg.select_cap or 3)))
+            )
+        found = answer_id is None or any(d.id == answer_id for d in window)
+        can_search = searches < episode_cfg.max_turns and len(turns) + 1 < episode_cfg.max_generations
+        if found or not queries or not can_search or skip_search:
+            turns.append(_turn(selected, True))
+            return turns
+        query = queries.pop(0)
+        turns.append(_turn(selected, False, query))
+        window = retriever.search([query], episode_cfg.docs_per_search)[0]
+        searches += 1
+
+
+def build_demonstrations(
+    rows: Sequence[dict[str, Any]],
+    retriever: Any,
+    tokenizer: Any,
+    protocol: Any,
+    episode_cfg: EpisodeConfig,
+    rollout_cfg: RolloutConfig,
+    skip_search_rate: float = 0.0,
+    seed: int = 0,
+    select_noise_rate: float = 0.0,
+) -> list[Trajectory]:
+    """Demonstration trajectories: the scripted searcher's turns run through the real rollout."""
+    from s3.policy.scripted import ScriptedPolicy
+    from s3.train.trainer import row_initial_docs
+
+    rng = random.Random(seed)
+    turns_of = oracle_turns
+    noise: dict[str, Any] = {"select_noise": select_noise_rate, "rng": rng}
+    if getattr(protocol, "name", "s3") == "search-r1":  # the model answers itself: Search-R1 demonstrations
+        from s3.task.demonstrations_r1 import r1_oracle_turns as turns_of
+
+        noise = {}
+    script = {
+        r["question"]: turns_of(r, retriever, episode_cfg, rng.random() < skip_search_rate, **noise)
+        for r in rows
+    }
+    policy = ScriptedPolicy(tokenizer, script)
+    initial = [row_initial_docs(r) for r in rows]
+    rcfg = dataclasses.replace(rollout_cfg, fixed_generate_calls=False, progress=False)
+    return run_rollout(
+        policy,
+        retriever,
+        protocol,
+        [r["question"] for r in rows],
+        None if any(d is None for d in initial) else initial,
+        episode_cfg,
+        rcfg,
+    )
+
+
+def demonstration_dataset(trajs: Sequence[Trajectory]) -> Any:
+    """A tokenised SFT dataset: ``input_ids`` and ``completion_mask`` (1 only on policy-written tokens)."""
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "input_ids": [list(t.prompt_ids) + list(t.completion_ids) for t in trajs],
+            "completion_mask": [[0] * len(t.prompt_ids) + list(t.env_mask) for t in trajs],
+        }
+    )
+
+
+def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
+    """Build the demonstrations and fine-tune ``cfg.model`` on them; returns ``output_dir/final``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from retrievers.factory import load_retriever
+    from s3.protocol import get_protocol
+    from s3.train.trainer import load_rows
+
+    cfg.check()
+    out = Path(cfg.output_dir)
+    rows = load_rows(cfg.train_file, cfg.max_examples)
+    retriever = retriever if retriever is not None else load_retriever(cfg.retriever)
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    trajs = build_demonstrations(
+        rows,
+        retriever,
+        tokenizer,
+        get_protocol(cfg.protocol),
+        cfg.episode,
+        cfg.rollout,
+        cfg.skip_search_rate,
+        cfg.seed,
+        cfg.select_noise_rate,
+    )
+    dataset = demonstration_dataset(trajs)
+    log.info(
+        "warm start on %d demonstrations (%d policy tokens)", len(trajs), sum(sum(t.env_mask) for t in trajs)
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        cfg.model, dtype=torch.bfloat16 if cfg.bf16 else torch.float32
+    )
+    peft_config = None
+    if cfg.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+    args = SFTConfig(
+        output_dir=str(out),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        lr_scheduler_type="constant",
+        completion_only_loss=True,
+        max_length=None,
+        bf16=cfg.bf16,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=10,
+        disable_tqdm=not cfg.progress,
+        use_cpu=cfg.device == "cpu",
+        gradient_checkpointing=False,
+        dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
+    trainer.train()
+    final = out / "final"
+    if cfg.lora:
+        trainer.model = trainer.model.merge_and_unload()
+    trainer.model.save_pretrained(str(final))
+    tokenizer.save_pretrained(str(final))
+    # the checkpoint remembers the protocol and episode rules it was taught (Searcher.from_pretrained)
+    from s3.searcher import SearcherConfig, save_searcher_config
+
+    save_searcher_config(SearcherConfig(protocol=cfg.protocol, episode=cfg.episode), final)
+    save_config(cfg, out / "warmstart_config.yaml")
+    return final
