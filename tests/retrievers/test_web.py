@@ -468,6 +468,8 @@ def test_rate_limiter_spaces_requests(srv):
 
 def test_keys_never_logged(srv, caplog):
     caplog.set_level(logging.DEBUG)
+    # other tests (the CLI's setup_logging) may have quieted httpx; this test needs its request lines
+    caplog.set_level(logging.DEBUG, logger="httpx")
     web = make("serpapi-google", srv)  # SerpApi carries its key in the URL
     slept: list[float] = []
     web._sleep = slept.append
