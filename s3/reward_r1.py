@@ -283,25 +283,12 @@ def evaluate_answers(
         ``reward``, ``score``, ``em``, ``f1``, ``answered_rate`` (and ``format``), the rollout's ``mean_*``
         statistics, and ``n``.
     """
-    from s3.rollout import RolloutConfig, run_rollout
     from s3.rollout import summarize as summarize_trajectories
-    from s3.train.trainer import row_initial_docs
+    from s3.train.heldout import rollout_rows
 
     reward = reward or AnswerReward()
-    rcfg = rollout_cfg or RolloutConfig.greedy()
     parts, trajs = [], []
-    for start in range(0, len(rows), batch_size):
-        chunk = list(rows[start : start + batch_size])
-        initial = [row_initial_docs(r) for r in chunk]
-        out = run_rollout(
-            policy,
-            retriever,
-            protocol,
-            [r["question"] for r in chunk],
-            None if any(d is None for d in initial) else initial,
-            episode_cfg,
-            rcfg,
-        )
+    for chunk, out in rollout_rows(policy, rows, retriever, protocol, episode_cfg, rollout_cfg, batch_size):
         parts.extend(reward.score_trajectories(out, [r["golden_answers"] for r in chunk]))
         trajs.extend(out)
     result = {k: float(v) for k, v in summarize(parts).items()}

@@ -12,7 +12,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from s3.episode import EpisodeConfig
@@ -45,22 +45,8 @@ def score_policy(
         ``reward``, ``genacc``, ``baseline_genacc``, ``gbr``, ``unscored_rate`` and the rollout's
         ``mean_*`` statistics, plus ``n``.
     """
-    from s3.train.trainer import row_initial_docs
-
-    rcfg = rollout_cfg or RolloutConfig.greedy()
     parts, trajs = [], []
-    for start in range(0, len(rows), batch_size):
-        chunk = list(rows[start : start + batch_size])
-        initial = [row_initial_docs(r) for r in chunk]
-        out = run_rollout(
-            policy,
-            retriever,
-            protocol,
-            [r["question"] for r in chunk],
-            None if any(d is None for d in initial) else initial,
-            episode_cfg,
-            rcfg,
-        )
+    for chunk, out in rollout_rows(policy, rows, retriever, protocol, episode_cfg, rollout_cfg, batch_size):
         parts.extend(
             reward.score(
                 [t.question for t in out],
@@ -74,3 +60,34 @@ def score_policy(
     result.update({k: float(v) for k, v in summarize_trajectories(trajs).items()})
     result["n"] = float(len(rows))
     return result
+
+
+def rollout_rows(
+    policy: Any,
+    rows: Sequence[dict[str, Any]],
+    retriever: Any,
+    protocol: Any,
+    episode_cfg: EpisodeConfig,
+    rollout_cfg: RolloutConfig | None = None,
+    batch_size: int = 64,
+) -> Iterator[tuple[list[dict[str, Any]], list[Any]]]:
+    """Run episodes over ``rows`` (precompute format) ``batch_size`` at a time; yields (rows, trajectories).
+
+    Rows carrying ``initial_docs`` start from them; otherwise the rollout retrieves its own.
+    """
+    from s3.train.trainer import row_initial_docs
+
+    rcfg = rollout_cfg or RolloutConfig.greedy()
+    for start in range(0, len(rows), batch_size):
+        chunk = list(rows[start : start + batch_size])
+        initial = [row_initial_docs(r) for r in chunk]
+        out = run_rollout(
+            policy,
+            retriever,
+            protocol,
+            [r["question"] for r in chunk],
+            None if any(d is None for d in initial) else initial,
+            episode_cfg,
+            rcfg,
+        )
+        yield chunk, out
