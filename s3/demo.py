@@ -14,7 +14,7 @@ Stages, each writing into one run folder that a rerun reuses (a finished stage i
    training, scored with the same frozen generator (:mod:`evaluation.run`); ``table.md`` and PNG
    plots are written there.
 
-The defaults fit a 2-core machine without a GPU in about ten minutes. The same stages with other
+The defaults run in about three minutes on a 2-core machine without a GPU. The same stages with other
 config (a 7B searcher, a served generator, a real corpus) are the commands of the README's scale
 recipe.
 
