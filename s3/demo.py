@@ -10,11 +10,15 @@ Stages, each writing into one run folder that a rerun reuses (a finished stage i
 4. ``warmstart/final``: supervised warm start on demonstrations of a scripted searcher that uses the
    task's ground truth (:mod:`s3.train.warmstart`), so the tiny model learns the protocol.
 5. ``train/final``: GRPO with the gain-beyond-RAG reward (:mod:`s3.train.trainer`).
-6. ``eval/``: naive RAG, the oracle context, the baselines and the searchers before and after
-   training, scored with the same frozen generator (:mod:`evaluation.run`); ``table.md`` and PNG
-   plots are written there.
+6. ``search-r1/``: the comparison the issue tracker calls Search-R1 mode: one tiny model warm-started
+   and trained with GRPO to search *and answer* itself, rewarded by exact match of its own answer
+   (:mod:`s3.protocol_r1`, preset ``search-r1-tiny``); ``search_r1=false`` skips it.
+7. ``eval/``: naive RAG, the oracle context, the baselines and the searchers before and after
+   training, scored with the same frozen generator (:mod:`evaluation.run`); the Search-R1-mode
+   searcher enters as the paper's "Search-R1 (Ret)" row (the documents its searches returned, 3 a
+   search, at most 4 searches, no initial retrieval). ``table.md`` and PNG plots are written there.
 
-The defaults run in about three minutes on a 2-core machine without a GPU. The same stages with other
+The defaults run in about four minutes on a 2-core machine without a GPU. The same stages with other
 config (a 7B searcher, a served generator, a real corpus) are the commands of the README's scale
 recipe.
 
@@ -82,6 +86,14 @@ class DemoConfig:
         ],
         help="baseline methods evaluated beside the searchers",
     )
+    search_r1: bool = field(
+        True, help="also train a Search-R1-mode searcher (searches and answers itself, exact-match reward)"
+    )
+    search_r1_warmstart_steps: int = field(40, help="warm-start steps of the Search-R1-mode searcher")
+    search_r1_grpo_steps: int = field(8, help="GRPO steps of the Search-R1-mode searcher")
+    search_r1_overrides: list[str] = field(
+        default_factory=list, help="extra `s3 train` overrides of the Search-R1-mode run (key=value)"
+    )
     ablations: bool = field(True, help="also evaluate s3 without selection and without initial documents")
     eval_limit: int | None = field(None, help="evaluate only the first N test questions (smoke runs)")
     progress: bool = field(True, help="progress bars")
@@ -101,7 +113,7 @@ def build_task(cfg: DemoConfig, run: Path) -> Path:
     task = run / "task"
     if _done(task / "test.jsonl"):
         return task
-    _stage("1/6 embedded task")
+    _stage("1/7 embedded task")
     build_embedded_task(
         task, seed=cfg.seed, train=cfg.train_questions, val=cfg.val_questions, test=cfg.test_questions
     )
@@ -114,7 +126,7 @@ def precompute(cfg: DemoConfig, run: Path, task: Path) -> Path:
     out = run / "precompute"
     if _done(out / "summary.json"):
         return out
-    _stage("2/6 BM25 index and naive-RAG cache")
+    _stage("2/7 BM25 index and naive-RAG cache")
     run_precompute(
         PrecomputeConfig(
             output_dir=str(out),
@@ -133,7 +145,7 @@ def base_model(cfg: DemoConfig, run: Path, task: Path) -> Path:
     out = run / "model" / "base"
     if _done(out / "config.json"):
         return out
-    _stage("3/6 tiny searcher model")
+    _stage("3/7 tiny searcher model")
     texts = [f"{d.title}\n{d.text}" for d in read_corpus(task / "corpus.jsonl")]
     for split in ("train", "val"):
         with (task / f"{split}.jsonl").open(encoding="utf-8") as f:
@@ -153,35 +165,52 @@ def base_model(cfg: DemoConfig, run: Path, task: Path) -> Path:
     return out
 
 
-def train_config(cfg: DemoConfig, run: Path, model: Path, pre: Path):
-    """The ``s3 train`` config of the demo: the preset plus the run's paths and the demo's overrides."""
+def train_config(cfg: DemoConfig, run: Path, model: Path, pre: Path, r1: bool = False):
+    """The ``s3 train`` config of the demo: the preset plus the run's paths and the demo's overrides.
+
+    ``r1``: the Search-R1-mode run instead (preset ``search-r1-tiny``, outputs under ``search-r1/``).
+    """
     from s3.train.config import load_train_config
 
+    common = [
+        f"model={model}",
+        f"retriever={pre / 'index'}",
+        f"data.train_file={pre / 'train.jsonl'}",
+        f"grpo.seed={cfg.seed}",
+        f"logging.progress={cfg.progress}",
+    ]
+    if r1:
+        return load_train_config(
+            preset="search-r1-tiny",
+            overrides=[
+                *common,
+                f"output_dir={run / 'search-r1' / 'train'}",
+                f"grpo.max_steps={cfg.search_r1_grpo_steps}",
+                *cfg.search_r1_overrides,
+            ],
+        )
     return load_train_config(
         preset=cfg.train_preset,
         overrides=[
-            f"model={model}",
+            *common,
             f"output_dir={run / 'train'}",
-            f"retriever={pre / 'index'}",
-            f"data.train_file={pre / 'train.jsonl'}",
             f"reward.rag_cache={pre / 'rag_cache.jsonl'}",
             f"grpo.max_steps={cfg.grpo_steps}",
-            f"grpo.seed={cfg.seed}",
-            f"logging.progress={cfg.progress}",
             *cfg.train_overrides,
         ],
     )
 
 
-def warm_start(cfg: DemoConfig, run: Path, model: Path, pre: Path) -> Path:
+def warm_start(cfg: DemoConfig, run: Path, model: Path, pre: Path, r1: bool = False) -> Path:
     from s3.config import load_config
     from s3.train.warmstart import WarmstartConfig, warmstart
 
-    out = run / "warmstart"
+    out = run / "search-r1" / "warmstart" if r1 else run / "warmstart"
     if _done(out / "final" / "config.json"):
         return out / "final"
-    _stage("4/6 supervised warm start")
-    tcfg = train_config(cfg, run, model, pre)
+    _stage("6/7 Search-R1 mode: warm start" if r1 else "4/7 supervised warm start")
+    tcfg = train_config(cfg, run, model, pre, r1=r1)
+    steps = cfg.search_r1_warmstart_steps if r1 else cfg.warmstart_max_steps
     wcfg = load_config(
         WarmstartConfig,
         overrides=[
@@ -192,8 +221,8 @@ def warm_start(cfg: DemoConfig, run: Path, model: Path, pre: Path) -> Path:
             f"protocol={tcfg.protocol}",
             f"learning_rate={cfg.warmstart_lr}",
             f"max_examples={cfg.warmstart_examples}",
-            f"max_steps={cfg.warmstart_max_steps}",
-            f"select_noise_rate={cfg.select_noise_rate}",
+            f"max_steps={steps}",
+            f"select_noise_rate={0.0 if r1 else cfg.select_noise_rate}",
             f"seed={cfg.seed}",
             f"progress={cfg.progress}",
             "device=cpu",
@@ -203,27 +232,38 @@ def warm_start(cfg: DemoConfig, run: Path, model: Path, pre: Path) -> Path:
     return warmstart(wcfg)
 
 
-def train(cfg: DemoConfig, run: Path, model: Path, pre: Path) -> Path:
+def train(cfg: DemoConfig, run: Path, model: Path, pre: Path, r1: bool = False) -> Path:
     from s3.train.trainer import train as run_train
 
-    out = run / "train"
+    out = run / "search-r1" / "train" if r1 else run / "train"
     if _done(out / "final" / "config.json"):
         return out / "final"
-    _stage("5/6 GRPO training (gain beyond RAG)")
-    run_train(train_config(cfg, run, model, pre))
+    _stage("6/7 Search-R1 mode: GRPO (exact match)" if r1 else "5/7 GRPO training (gain beyond RAG)")
+    run_train(train_config(cfg, run, model, pre, r1=r1))
     return out / "final"
 
 
-def evaluate(cfg: DemoConfig, run: Path, task: Path, pre: Path, base: Path, warm: Path, trained: Path):
+def evaluate(
+    cfg: DemoConfig,
+    run: Path,
+    task: Path,
+    pre: Path,
+    base: Path,
+    warm: Path,
+    trained: Path,
+    r1_trained: Path | None = None,
+):
     from s3.commands.evaluate import EvalConfig, run_evaluation
 
-    _stage("6/6 evaluation against naive RAG and the baselines")
+    _stage("7/7 evaluation against naive RAG and the baselines")
     methods = list(cfg.baselines)
     methods += [
         f"s3 untrained=s3-untrained:{base}",
         f"s3 warm start=s3:{warm}",
         f"s3 trained=s3:{trained}",
     ]
+    if r1_trained is not None:
+        methods.append(f"search-r1 trained=search-r1:{r1_trained}")
     if cfg.ablations:
         methods += [f"s3 no selection=s3-no-select:{trained}", f"s3 no initial docs=s3-no-init:{trained}"]
     ecfg = EvalConfig(
@@ -269,7 +309,10 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     base = base_model(cfg, run, task)
     warm = warm_start(cfg, run, base, pre)
     trained = train(cfg, run, warm, pre)
-    rows = evaluate(cfg, run, task, pre, base, warm, trained)
+    r1_trained = None
+    if cfg.search_r1:
+        r1_trained = train(cfg, run, warm_start(cfg, run, base, pre, r1=True), pre, r1=True)
+    rows = evaluate(cfg, run, task, pre, base, warm, trained, r1_trained)
     from evaluation.report import write_report
 
     training_log = run / "train" / "metrics.jsonl"

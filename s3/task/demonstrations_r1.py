@@ -53,6 +53,7 @@ def r1_demonstration_turns(
     initial_docs: Sequence[Doc] = (),
     think: bool = True,
     skip_search: bool = False,
+    answer: str | None = None,
 ) -> list[str]:
     """The ideal Search-R1-mode episode for one embedded-task question, run against ``retriever``.
 
@@ -65,6 +66,8 @@ def r1_demonstration_turns(
         initial_docs: documents already shown in the prompt (none in Search-R1's own setting).
         think: write a short ``<think>`` before every action.
         skip_search: answer at once without searching (an imperfect demonstration).
+        answer: the answer the last turn gives (default the first gold answer; another one makes an
+            imperfect demonstration, e.g. a guess that ignores the documents).
 
     Returns:
         The turn texts in order; the last one answers with the first gold answer.
@@ -73,6 +76,7 @@ def r1_demonstration_turns(
         KeyError: the example has no ground truth (not an embedded-task row).
     """
     plan, gold = _truth(example)
+    gold = gold if answer is None else answer
     seen = {d.id for d in initial_docs}
     if skip_search:
         return [answer_turn(gold, "I can answer without searching." if think else None)]
@@ -97,6 +101,7 @@ def r1_oracle_turns(
     episode_cfg: Any,
     skip_search: bool = False,
     think: bool = False,
+    answer: str | None = None,
 ) -> list[str]:
     """:func:`r1_demonstration_turns` with the episode rules of a warm start (``oracle_turns``'s signature).
 
@@ -116,4 +121,5 @@ def r1_oracle_turns(
         initial_docs=initial,
         think=think,
         skip_search=skip_search,
+        answer=answer,
     )

@@ -57,6 +57,11 @@ class WarmstartConfig:
         0.0,
         help="share of selections replaced by a wrong one (imperfect demonstrations leave RL room to improve)",
     )
+    answer_noise_rate: float = field(
+        0.0,
+        help="Search-R1 mode: share of demonstrations that answer with a guess (the most common training "
+        "answer) instead of what the documents say (imperfect demonstrations leave RL room to improve)",
+    )
     epochs: float = field(3.0, help="passes over the demonstrations")
     max_steps: int = field(0, help="optimizer steps (0 = from epochs)")
     learning_rate: float = field(1e-4, help="AdamW learning rate")
@@ -71,7 +76,7 @@ class WarmstartConfig:
         for name in ("model", "retriever", "train_file"):
             if not getattr(self, name):
                 raise ConfigError(f"{name}: required (see `s3 warmstart --help-config`)")
-        for name in ("skip_search_rate", "select_noise_rate"):
+        for name in ("skip_search_rate", "select_noise_rate", "answer_noise_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
 
@@ -154,8 +159,13 @@ def build_demonstrations(
     skip_search_rate: float = 0.0,
     seed: int = 0,
     select_noise_rate: float = 0.0,
+    answer_noise_rate: float = 0.0,
 ) -> list[Trajectory]:
-    """Demonstration trajectories: the scripted searcher's turns run through the real rollout."""
+    """Demonstration trajectories: the scripted searcher's turns run through the real rollout.
+
+    ``select_noise_rate`` (s3 protocols) and ``answer_noise_rate`` (Search-R1 mode: the answer is the
+    most common gold answer of ``rows``, a guess that ignores the documents) make demonstrations imperfect.
+    """
     from s3.policy.scripted import ScriptedPolicy
     from s3.train.trainer import row_initial_docs
 
@@ -165,11 +175,16 @@ def build_demonstrations(
     if getattr(protocol, "name", "s3") == "search-r1":  # the model answers itself: Search-R1 demonstrations
         from s3.task.demonstrations_r1 import r1_oracle_turns as turns_of
 
+        guess = _most_common_answer(rows)
         noise = {}
-    script = {
-        r["question"]: turns_of(r, retriever, episode_cfg, rng.random() < skip_search_rate, **noise)
-        for r in rows
-    }
+    elif answer_noise_rate:
+        raise ConfigError("answer_noise_rate: only Search-R1 mode demonstrations answer (protocol=search-r1)")
+    script = {}
+    for r in rows:
+        skip = rng.random() < skip_search_rate
+        if answer_noise_rate:
+            noise = {"answer": guess if rng.random() < answer_noise_rate else None}
+        script[r["question"]] = turns_of(r, retriever, episode_cfg, skip, **noise)
     policy = ScriptedPolicy(tokenizer, script)
     initial = [row_initial_docs(r) for r in rows]
     rcfg = dataclasses.replace(rollout_cfg, fixed_generate_calls=False, progress=False)
@@ -182,6 +197,16 @@ def build_demonstrations(
         episode_cfg,
         rcfg,
     )
+
+
+def _most_common_answer(rows: Sequence[dict[str, Any]]) -> str:
+    """The most frequent first gold answer (ties: the first seen), a document-blind guess."""
+    from collections import Counter
+
+    firsts = [a if isinstance(a, str) else a[0] for a in (r.get("golden_answers") for r in rows) if a]
+    if not firsts:
+        raise ConfigError("answer_noise_rate: the training rows have no golden_answers to guess from")
+    return Counter(firsts).most_common(1)[0][0]
 
 
 def demonstration_dataset(trajs: Sequence[Trajectory]) -> Any:
@@ -223,6 +248,7 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
         cfg.skip_search_rate,
         cfg.seed,
         cfg.select_noise_rate,
+        cfg.answer_noise_rate,
     )
     dataset = demonstration_dataset(trajs)
     log.info(

@@ -23,6 +23,9 @@ def test_demo_stages_write_the_table_and_a_rerun_reuses_them(tmp_path):
         warmstart_max_steps=4,
         grpo_steps=1,
         train_overrides=["grpo.questions_per_step=2", "grpo.num_generations=2"],
+        search_r1_warmstart_steps=4,
+        search_r1_grpo_steps=1,
+        search_r1_overrides=["grpo.questions_per_step=2", "grpo.num_generations=2"],
         baselines=["naive-rag", "oracle", "direct"],
         ablations=False,
         progress=False,
@@ -32,7 +35,9 @@ def test_demo_stages_write_the_table_and_a_rerun_reuses_them(tmp_path):
 
     rows = json.loads((run / "eval" / "results.json").read_text())
     by_method = {r["method"]: r for r in rows}
-    assert set(by_method) == {"naive-rag", "oracle", "direct", "s3 untrained", "s3 warm start", "s3 trained"}
+    assert set(by_method) == {
+        "naive-rag", "oracle", "direct", "s3 untrained", "s3 warm start", "s3 trained", "search-r1 trained"
+    }  # fmt: skip
     assert all(r["n"] == 20 for r in rows)  # every test question counted
 
     # naive RAG in the table is the precompute cache's naive RAG on the same test questions
@@ -57,6 +62,12 @@ def test_demo_stages_write_the_table_and_a_rerun_reuses_them(tmp_path):
 
     saved = [load_searcher_config(run / d) for d in ("model/base", "warmstart/final", "train/final")]
     assert len({(c.protocol, c.episode.max_turns, c.episode.docs_per_search) for c in saved}) == 1
+    # the Search-R1-mode searcher: trained with its own protocol, scored as Search-R1 (Ret)
+    r1 = load_searcher_config(run / "search-r1" / "train" / "final")
+    assert r1.protocol == "search-r1" and r1.episode.initial_k == 0 and not r1.episode.use_selection
+    r1_metrics = [json.loads(line) for line in (run / "search-r1" / "train" / "metrics.jsonl").open()]
+    assert any("reward/em" in m for m in r1_metrics)  # rewarded by the exact match of its own answers
+    assert by_method["search-r1 trained"]["n"] == 20
 
     # a rerun reuses every stage: the trained model is not rewritten and the table is the same
     model_file = next((run / "train" / "final").glob("*.safetensors"))

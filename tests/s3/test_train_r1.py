@@ -1,18 +1,22 @@
 """Search-R1 mode learns: exact match of a tiny model's own answers on held-out embedded-task questions
-rises after GRPO training (s3's trainer and SFT warm start, in Search-R1 mode), beyond seed noise.
+rises after GRPO training (s3's trainer and SFT warm start, in Search-R1 mode).
 
-Sized for a loaded 2-core CPU (about 2 minutes). A tiny random model cannot learn within minutes to copy
-an arbitrary entity name from the question into a query, but it does learn to read an answer out of a
-document when there are few candidates. So the embedded world has 3 countries, the questions are "In
-which country is CITY?", and each episode starts from one retrieved document shown in the prompt
-(``initial_k=1``); one search of 3 documents stays available. A two-part warm start (searching
-demonstrations, then a few that answer from the document given) leaves an imperfect policy; GRPO on
-the exact-match reward must then lift held-out EM.
+Sized for a 2-core CPU (about 2 minutes). A tiny random model does not learn within minutes to copy an
+entity name from the question into a query (measured: 0-2% exact copies of held-out names after 2,000
+steps of pure copy training), but it can learn to read an answer out of a document when there are
+few candidates. So the embedded world has 3 countries, the questions are "In which country is CITY?",
+and each episode starts from the first retrieved document shown in the prompt (``initial_k=1``); one
+search of 3 documents stays available but is not needed. The warm start is imperfect on purpose: half
+of its demonstrations answer with a document-blind guess (``answer_noise_rate=0.5``: the most common
+training answer), so the greedy policy starts near the guess rate and GRPO on the exact-match reward
+must move it to what the document says.
 
-Measured on this machine (48 held-out questions; EM after the warm start -> after 30 GRPO steps):
-seed 0: 0.729 -> 1.000 (+0.27), seed 1: 0.521 -> 1.000 (+0.48), seed 2: 0.312 -> 0.354 (+0.04: that
-initialisation never learns to read the answer in the warm start, and 30 GRPO steps do not teach it
-either). The test runs seed 0; set ``S3_R1_LEARN_SEED`` to rerun another.
+Measured on this machine (48 held-out questions; greedy EM after the warm start -> after 30 GRPO steps):
+seed 0: 0.312 -> 1.000 (+0.69), seed 1: 0.312 -> 0.312 (+0.00), seed 2: 0.667 -> 1.000 (+0.33),
+seed 3: 0.854 -> 0.979 (+0.13). Whether GRPO lifts EM depends on whether the warm start taught that
+initialisation to read at all (seed 1's sampled training reward stays at the 1/3 of guessing from
+the first step); where it did, 30 steps take held-out EM to 0.98-1.0. The test runs seed 0; set
+``S3_R1_LEARN_SEED`` to rerun another (benchmarks/training/RESULTS.md has the other designs tried).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import os
 import pytest
 
 SEED = int(os.environ.get("S3_R1_LEARN_SEED", "0"))
+WIDTH = 64
+WARM_STEPS = 100
 
 
 def _rows(path, qtype="city_country"):
@@ -61,7 +67,8 @@ def setup(tmp_path_factory):
         root / "tiny",
         texts=texts,
         vocab_size=2048,
-        hidden_size=64,
+        hidden_size=WIDTH,
+        intermediate_size=2 * WIDTH,
         seed=SEED,
     )
     return {
@@ -99,15 +106,15 @@ def test_grpo_raises_held_out_exact_match(setup):
             train_file=str(setup["train_file"]), protocol="search-r1",
             episode=r1_episode_config(docs_per_search=3, max_turns=1, initial_k=initial_k),
             max_steps=steps, learning_rate=3e-3, batch_size=16, seed=SEED, device="cpu", progress=False,
+            answer_noise_rate=0.5,
         )  # fmt: skip
         cfg.rollout = dataclasses.replace(cfg.rollout, **budgets)
         return warmstart(cfg, retriever=retriever)
 
-    # the warm start teaches the tags and, partly, reading the answer out of the documents: first
-    # demonstrations that search (the answer comes back in <information>), then a few that answer at
-    # once from the document given in the prompt, as the training episodes allow
-    searching = warm_start(setup["model"], "ws-search", initial_k=0, steps=40)
-    warm = warm_start(searching, "ws", initial_k=1, steps=4)
+    # the warm start teaches the tags and reading the answer out of the documents, imperfectly: half of
+    # its demonstrations answer with a document-blind guess (the most common training answer), so the
+    # greedy policy starts out guessing and GRPO must move it to what the documents say
+    warm = warm_start(setup["model"], "ws", initial_k=1, steps=WARM_STEPS)
 
     greedy = RolloutConfig.greedy(**budgets)
     em = AnswerReward()  # exact match, the training reward
@@ -137,7 +144,7 @@ def test_grpo_raises_held_out_exact_match(setup):
     trained_em = [h["reward/em"] for h in summary["log_history"] if "reward/em" in h]
     assert len(trained_em) == cfg.grpo.max_steps
     # measured margins across seeds: see the module docstring
-    assert after["em"] >= before["em"] + 0.15, (before, after)
+    assert after["em"] >= before["em"] + 0.25, (before, after)
     assert after["answered_rate"] == 1.0
 
     # the trained checkpoint runs as the evaluation table's Search-R1 baseline (documents -> generator)
