@@ -10,8 +10,8 @@ Stages, each writing into one run folder that a rerun reuses (a finished stage i
 4. ``warmstart/final``: supervised warm start on demonstrations of a scripted searcher that uses the
    task's ground truth (:mod:`s3.train.warmstart`), so the tiny model learns the protocol.
 5. ``train/final``: GRPO with the gain-beyond-RAG reward (:mod:`s3.train.trainer`).
-6. ``search-r1/``: the comparison the issue tracker calls Search-R1 mode: one tiny model warm-started
-   and trained with GRPO to search *and answer* itself, rewarded by exact match of its own answer
+6. ``search-r1/``: Search-R1 mode for comparison: one tiny model warm-started and trained with GRPO
+   to search *and answer* itself, rewarded by exact match of its own answer
    (:mod:`s3.protocol_r1`, preset ``search-r1-tiny``); ``search_r1=false`` skips it.
 7. ``eval/``: naive RAG, the oracle context, the baselines and the searchers before and after
    training, scored with the same frozen generator (:mod:`evaluation.run`); the Search-R1-mode

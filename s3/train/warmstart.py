@@ -21,6 +21,7 @@ import dataclasses
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,21 +171,21 @@ def build_demonstrations(
     from s3.train.trainer import row_initial_docs
 
     rng = random.Random(seed)
-    turns_of = oracle_turns
-    noise: dict[str, Any] = {"select_noise": select_noise_rate, "rng": rng}
-    if getattr(protocol, "name", "s3") == "search-r1":  # the model answers itself: Search-R1 demonstrations
-        from s3.task.demonstrations_r1 import r1_oracle_turns as turns_of
-
-        guess = _most_common_answer(rows)
-        noise = {}
-    elif answer_noise_rate:
+    r1 = getattr(protocol, "name", "s3") == "search-r1"  # the model answers itself: Search-R1 demonstrations
+    if answer_noise_rate and not r1:
         raise ConfigError("answer_noise_rate: only Search-R1 mode demonstrations answer (protocol=search-r1)")
+    guess = _most_common_answer(rows) if answer_noise_rate else None
     script = {}
     for r in rows:
         skip = rng.random() < skip_search_rate
-        if answer_noise_rate:
-            noise = {"answer": guess if rng.random() < answer_noise_rate else None}
-        script[r["question"]] = turns_of(r, retriever, episode_cfg, skip, **noise)
+        if r1:
+            from s3.task.demonstrations_r1 import r1_oracle_turns
+
+            noisy = bool(answer_noise_rate) and rng.random() < answer_noise_rate
+            turns = r1_oracle_turns(r, retriever, episode_cfg, skip, answer=guess if noisy else None)
+        else:
+            turns = oracle_turns(r, retriever, episode_cfg, skip, select_noise=select_noise_rate, rng=rng)
+        script[r["question"]] = turns
     policy = ScriptedPolicy(tokenizer, script)
     initial = [row_initial_docs(r) for r in rows]
     rcfg = dataclasses.replace(rollout_cfg, fixed_generate_calls=False, progress=False)
@@ -201,8 +202,6 @@ def build_demonstrations(
 
 def _most_common_answer(rows: Sequence[dict[str, Any]]) -> str:
     """The most frequent first gold answer (ties: the first seen), a document-blind guess."""
-    from collections import Counter
-
     firsts = [a if isinstance(a, str) else a[0] for a in (r.get("golden_answers") for r in rows) if a]
     if not firsts:
         raise ConfigError("answer_noise_rate: the training rows have no golden_answers to guess from")
