@@ -299,11 +299,11 @@ def _apply_turn(
     t.turns.append(turn)
     if turn_finish == "length":
         t.counters["turns_hit_max_new_tokens"] += 1
+    if action.terminal:  # a turn that ends the episode does so even when it also used up the budget
+        episode.finish(action.kind)
+        return None
     if turn_finish == "budget" or t.length >= rcfg.max_total_tokens:
         episode.finish("budget")
-        return None
-    if action.terminal:
-        episode.finish(action.kind)
         return None
     if action.kind == SEARCH:
         if episode.can_search():

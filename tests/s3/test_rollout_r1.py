@@ -8,7 +8,7 @@ import json
 
 import pytest
 import test_mask
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from s3_search_fixtures import QUESTIONS, CountingRetriever, build_bm25, recording
 
@@ -119,6 +119,11 @@ scripts = st.lists(st.lists(turn_text, min_size=1, max_size=6), min_size=1, max_
     max_new=st.integers(1, 60),
     extra_total=st.integers(1, 500),
 )
+# found by CI: the answer turn, cut to 2 tokens and repaired, reached the total budget exactly
+@example(
+    scripts=[["<think></think><search></search>", "<answer>Paris</answer> after"]],
+    max_turns=1, k=1, max_obs=4, max_new=2, extra_total=64,
+)  # fmt: skip
 def test_mask_properties_hold_for_search_r1(
     tokenizer, bm25, r1_mask_checks, scripts, max_turns, k, max_obs, max_new, extra_total
 ):
