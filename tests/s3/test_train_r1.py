@@ -6,17 +6,21 @@ entity name from the question into a query (measured: 0-2% exact copies of held-
 steps of pure copy training), but it can learn to read an answer out of a document when there are
 few candidates. So the embedded world has 3 countries, the questions are "In which country is CITY?",
 and each episode starts from the first retrieved document shown in the prompt (``initial_k=1``); one
-search of 3 documents stays available but is not needed. The warm start is imperfect on purpose: half
-of its demonstrations answer with a document-blind guess (``answer_noise_rate=0.5``: the most common
-training answer), so the greedy policy starts near the guess rate and GRPO on the exact-match reward
-must move it to what the document says.
+search of 3 documents stays available but is not needed. The warm start is in two parts: 150 steps on
+clean demonstrations (every seed measured then reads the answer out of the document), then 30 steps at
+a lower learning rate on demonstrations of which 60% answer with a document-blind guess (the most
+common training answer, ``answer_noise_rate=0.6``). That leaves a reader biased towards the guess, and
+GRPO on the exact-match reward must remove the bias.
 
-Measured on this machine (48 held-out questions; greedy EM after the warm start -> after 30 GRPO steps):
-seed 0: 0.312 -> 1.000 (+0.69), seed 1: 0.312 -> 0.312 (+0.00), seed 2: 0.667 -> 1.000 (+0.33),
-seed 3: 0.854 -> 0.979 (+0.13). Whether GRPO lifts EM depends on whether the warm start taught that
-initialisation to read at all (seed 1's sampled training reward stays at the 1/3 of guessing from
-the first step); where it did, 30 steps take held-out EM to 0.98-1.0. The test runs seed 0; set
-``S3_R1_LEARN_SEED`` to rerun another (benchmarks/training/RESULTS.md has the other designs tried).
+The measure is the policy's expected exact match on 48 held-out questions (4 seeded samples a question
+at the training temperature), with greedy EM beside it. Measured on this machine, after the warm start
+-> after 30 GRPO steps, sampled (greedy): seed 0: 0.67 -> 1.00 (0.98 -> 1.00), seed 1: 0.59 -> 1.00
+(0.56 -> 1.00), seed 2: 0.65 -> 0.99 (0.65 -> 1.00), seed 3: 0.65 -> 0.94 (0.63 -> 0.96), seed 4:
+0.53 -> 1.00 (0.31 -> 1.00), seed 5: 0.47 -> 0.95 (0.31 -> 1.00), seed 6: 0.68 -> 0.99 (0.83 ->
+1.00), seed 7: 0.44 -> 0.70 (0.33 -> 0.73). Every trained seed scores above every warm-started one,
+and the smallest gain (+0.26) is about ten times the evaluation's own noise (standard deviation
+0.02-0.03 of the sampled measure over eight sets of sampling seeds, same model). The test runs seed 0; set ``S3_R1_LEARN_SEED`` to rerun
+another (benchmarks/training/RESULTS.md, part 3, has the designs tried before this one).
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ import pytest
 
 SEED = int(os.environ.get("S3_R1_LEARN_SEED", "0"))
 WIDTH = 64
-WARM_STEPS = 100
+WARM_STEPS = 150  # clean warm start
+NOISY_STEPS = 30  # the biased fine-tune on top
+GRPO_STEPS = 30
+SAMPLES = 4  # sampled held-out passes
 
 
 def _rows(path, qtype="city_country"):
@@ -100,30 +107,44 @@ def test_grpo_raises_held_out_exact_match(setup):
     # training and held-out episodes: one retrieved document in the prompt, at most one search of 3
     episode = r1_episode_config(docs_per_search=3, max_turns=1, initial_k=1)
 
-    def warm_start(model, out, initial_k, steps):
+    def warm_start(model, out, steps, learning_rate, answer_noise_rate):
         cfg = WarmstartConfig(
             model=str(model), output_dir=str(root / out), retriever=str(root / "index"),
-            train_file=str(setup["train_file"]), protocol="search-r1",
-            episode=r1_episode_config(docs_per_search=3, max_turns=1, initial_k=initial_k),
-            max_steps=steps, learning_rate=3e-3, batch_size=16, seed=SEED, device="cpu", progress=False,
-            answer_noise_rate=0.5,
+            train_file=str(setup["train_file"]), protocol="search-r1", episode=episode,
+            max_steps=steps, learning_rate=learning_rate, batch_size=16, seed=SEED, device="cpu",
+            progress=False, answer_noise_rate=answer_noise_rate,
         )  # fmt: skip
         cfg.rollout = dataclasses.replace(cfg.rollout, **budgets)
         return warmstart(cfg, retriever=retriever)
 
-    # the warm start teaches the tags and reading the answer out of the documents, imperfectly: half of
-    # its demonstrations answer with a document-blind guess (the most common training answer), so the
-    # greedy policy starts out guessing and GRPO must move it to what the documents say
-    warm = warm_start(setup["model"], "ws", initial_k=1, steps=WARM_STEPS)
+    # 1. clean demonstrations teach the tags and reading the answer out of the document (every seed
+    # measured reads perfectly after 150 steps; 60 were not enough for all)
+    reader = warm_start(setup["model"], "ws-clean", WARM_STEPS, 3e-3, 0.0)
+    # 2. a short fine-tune on demonstrations of which 60% answer with a document-blind guess (the most
+    # common training answer) leaves a reader with a bias towards the guess: the room GRPO must recover
+    warm = warm_start(reader, "ws-noisy", NOISY_STEPS, 1e-3, 0.6)
 
-    greedy = RolloutConfig.greedy(**budgets)
     em = AnswerReward()  # exact match, the training reward
 
     def held_out(path):
+        """Greedy EM, and the expected EM of the sampling policy (4 seeded samples a question)."""
         policy = HFPolicy.from_pretrained(str(path), device="cpu")
-        return evaluate_answers(
-            policy, setup["test_rows"], retriever, SearchR1Protocol(), episode, em, greedy
+        rows, protocol = setup["test_rows"], SearchR1Protocol()
+        greedy = evaluate_answers(
+            policy, rows, retriever, protocol, episode, em, RolloutConfig.greedy(**budgets)
         )
+        sampled = [
+            evaluate_answers(
+                policy, rows, retriever, protocol, episode, em,
+                RolloutConfig(temperature=1.0, top_p=1.0, seed=1000 * k, **budgets),
+            )["em"]
+            for k in range(SAMPLES)
+        ]  # fmt: skip
+        return {
+            "greedy": greedy["em"],
+            "answered": greedy["answered_rate"],
+            "sampled": sum(sampled) / SAMPLES,
+        }
 
     before = held_out(warm)
     cfg = load_train_config(
@@ -131,7 +152,7 @@ def test_grpo_raises_held_out_exact_match(setup):
         overrides=[
             f"model={warm}", f"retriever={root / 'index'}", f"data.train_file={setup['train_file']}",
             f"output_dir={root / 'grpo'}", "resume=never", "logging.progress=false", f"grpo.seed={SEED}",
-            "grpo.max_steps=30", "grpo.learning_rate=1e-3",
+            f"grpo.max_steps={GRPO_STEPS}", "grpo.learning_rate=1e-3",
             "grpo.questions_per_step=8", "grpo.num_generations=8", "grpo.micro_batch_size=32",
             "episode.docs_per_search=3", "episode.max_turns=1", "episode.initial_k=1", "episode.include_initial=always",
             "rollout.max_new_tokens_per_turn=16", "rollout.max_obs_tokens=160", "rollout.max_total_tokens=512",
@@ -139,13 +160,14 @@ def test_grpo_raises_held_out_exact_match(setup):
     )  # fmt: skip
     summary = train(cfg, retriever=retriever)
     after = held_out(summary["final_dir"])
-    print(f"Search-R1 learning, seed {SEED}: held-out EM {before['em']:.3f} -> {after['em']:.3f}")
+    print(f"Search-R1 learning, seed {SEED}: held-out EM {before} -> {after}")
 
     trained_em = [h["reward/em"] for h in summary["log_history"] if "reward/em" in h]
     assert len(trained_em) == cfg.grpo.max_steps
     # measured margins across seeds: see the module docstring
-    assert after["em"] >= before["em"] + 0.25, (before, after)
-    assert after["answered_rate"] == 1.0
+    assert after["sampled"] >= before["sampled"] + 0.2, (before, after)
+    assert after["greedy"] >= before["greedy"], (before, after)
+    assert after["answered"] == 1.0
 
     # the trained checkpoint runs as the evaluation table's Search-R1 baseline (documents -> generator)
     searcher = Searcher.from_pretrained(summary["final_dir"], retriever=retriever, device="cpu")
