@@ -161,7 +161,10 @@ def base_model(cfg: DemoConfig, run: Path, task: Path) -> Path:
     )
     # the untrained searcher runs with the same protocol and episode rules as the trained one
     tcfg = train_config(cfg, run, out, run / "precompute")
-    save_searcher_config(SearcherConfig(protocol=tcfg.protocol, episode=tcfg.episode), out)
+    untrained = SearcherConfig(
+        protocol=tcfg.protocol, protocol_options=dict(tcfg.protocol_options), episode=tcfg.episode
+    )
+    save_searcher_config(untrained, out)
     return out
 
 
@@ -228,7 +231,8 @@ def warm_start(cfg: DemoConfig, run: Path, model: Path, pre: Path, r1: bool = Fa
             "device=cpu",
         ],
     )
-    wcfg.episode = tcfg.episode  # demonstrations follow the episode rules training uses
+    wcfg.episode = tcfg.episode  # demonstrations follow the episode rules and prompt training uses
+    wcfg.protocol_options = dict(tcfg.protocol_options)
     return warmstart(wcfg)
 
 

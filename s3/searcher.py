@@ -31,7 +31,7 @@ from s3.config import field, from_dict, to_dict
 from s3.episode import EpisodeConfig
 from s3.policy.base import PolicyBackend
 from s3.presets import DEFAULT_PRESET, episode_preset
-from s3.protocol import Protocol, get_protocol
+from s3.protocol import Protocol, protocol_from_config, protocol_option_names
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ class SearcherConfig:
 
     protocol: str = field("s3", help="tag language: 's3' (or a registered protocol such as 'search-r1')")
     boolean_queries: bool = field(False, help="ask for Boolean keyword queries (BM25 variant of the prompt)")
+    protocol_options: dict[str, Any] = field(
+        default_factory=dict,
+        help="keyword options of the protocol, e.g. search-r1's instructions (a prompt template with {question}) and system_prompt, to match a checkpoint's own training prompt",
+    )
     episode: EpisodeConfig = field(
         default_factory=lambda: episode_preset(DEFAULT_PRESET), help="episode rules"
     )
@@ -53,8 +57,11 @@ class SearcherConfig:
     batch_size: int = field(64, help="questions per batched rollout in search_batch")
 
     def make_protocol(self) -> Protocol:
-        kwargs = {"boolean_queries": self.boolean_queries} if self.protocol == "s3" else {}
-        return get_protocol(self.protocol, **kwargs)
+        """The protocol instance these settings describe (``protocol_options`` passed to it)."""
+        options = dict(self.protocol_options)
+        if self.boolean_queries and "boolean_queries" in protocol_option_names(self.protocol):
+            options["boolean_queries"] = True
+        return protocol_from_config(self.protocol, options)
 
     @classmethod
     def for_mode(cls, mode: str = "s3") -> SearcherConfig:
@@ -80,7 +87,8 @@ class SearchResult:
         queries: the queries it issued, in order.
         finish_reason: ``complete``, ``max_turns`` or ``budget`` (``answer`` in Search-R1 mode).
         answer: the searcher's own answer (Search-R1 mode; ``None`` for s3, whose generator answers).
-        trace: the full episode: windows, actions, turn texts (JSON-ready).
+        trace: the full episode: windows, actions, turn texts, and (from :meth:`Searcher.search_batch`)
+            ``prompt``, the chat messages the searcher was given (JSON-ready).
         trajectory: the token-level trajectory (ids, env mask), for inspection.
     """
 
@@ -234,7 +242,12 @@ class Searcher:
                 episode_cfg=self.config.episode,
                 rollout_cfg=self.config.rollout,
             )
-            results.extend(SearchResult.from_trajectory(t) for t in trajs)
+            for traj in trajs:
+                result = SearchResult.from_trajectory(traj)
+                # the messages the searcher was given (the protocol's prompt with the initial documents)
+                initial = traj.episode.blocks[0].docs if traj.episode.blocks else []
+                result.trace["prompt"] = self.protocol.messages(traj.question, initial, self.config.episode)
+                results.append(result)
         return results
 
     def close(self) -> None:

@@ -81,6 +81,11 @@ class EvalConfig:
     )
     r1_docs_per_search: int = field(3, help="documents per <search> of Search-R1 searchers")
     r1_max_turns: int = field(4, help="searches at most of Search-R1 searchers")
+    r1_protocol_options: dict[str, Any] = field(
+        default_factory=dict,
+        help="prompt of Search-R1 searchers (instructions with {question}, system_prompt), e.g. a public "
+        "checkpoint's own training prompt; default: the one saved in the checkpoint, else our wording",
+    )
     k: int = field(3, help="documents per retrieval of naive RAG and the multi-turn baselines")
     max_steps: int = field(4, help="IRCoT steps / Search-o1 searches at most")
     batch_size: int = field(16, help="questions per method call and per generator call")
@@ -159,8 +164,17 @@ def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
 
     if mode == "search-r1":
         from baselines.search_r1 import search_r1_config
+        from s3.protocol import protocol_from_config
+        from s3.protocol_r1 import is_r1
 
         config = search_r1_config(cfg.r1_docs_per_search, cfg.r1_max_turns, cfg.searcher_batch_size)
+        # the paper's episode rules for every Search-R1 searcher, but the prompt it was trained with
+        saved = load_searcher_config(checkpoint)
+        if saved is not None and is_r1(saved.protocol):
+            config.protocol_options = dict(saved.protocol_options)
+        if cfg.r1_protocol_options:
+            config.protocol_options = dict(cfg.r1_protocol_options)
+        protocol_from_config(config.protocol, config.protocol_options, where="r1_protocol_options")
     else:
         from s3.presets import DEFAULT_PRESET, episode_preset
         from s3.searcher import SearcherConfig

@@ -51,6 +51,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--served-model", default=None, help="openai backend: the served model name")
     p.add_argument("--boolean-queries", action="store_true", help="ask for Boolean keyword queries (BM25)")
+    p.add_argument(
+        "--instructions", default=None, metavar="FILE",
+        help="Search-R1 mode: a text file with the prompt template ({question}, {max_turns}), e.g. a public "
+        "checkpoint's own training prompt; default: the checkpoint's saved one, else our wording",
+    )  # fmt: skip
+    p.add_argument("--system-prompt", default=None, help="a system message for the searcher's prompt")
     p.add_argument("--input", default=None, help="JSONL file of questions ({'question': ..., 'id': ...})")
     p.add_argument("--output", default=None, help="JSONL file to write (batch mode; resumes)")
     p.add_argument("--batch-size", type=int, default=None, help="episodes per batched rollout")
@@ -113,11 +119,14 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         **kwargs,
     )
-    if args.boolean_queries:
-        from s3.protocol import S3Protocol
-
-        searcher.config.boolean_queries = True
-        searcher.protocol = S3Protocol(boolean_queries=True)
+    if args.boolean_queries or args.instructions or args.system_prompt:
+        options = searcher.config.protocol_options
+        if args.instructions:
+            options["instructions"] = Path(args.instructions).read_text(encoding="utf-8")
+        if args.system_prompt:
+            options["system_prompt"] = args.system_prompt
+        searcher.config.boolean_queries = args.boolean_queries or searcher.config.boolean_queries
+        searcher.protocol = searcher.config.make_protocol()
     if args.batch_size:
         searcher.config.batch_size = args.batch_size
     if args.max_new_tokens:

@@ -151,6 +151,10 @@ class TrainConfig:
     output_dir: str = field("runs/train", help="checkpoints, final model, metrics.jsonl, train_config.yaml")
     retriever: str = field("", help="retriever spec: an index folder, http://host:port/retrieve, ...")
     protocol: str = field("s3", help="the searcher's tag language")
+    protocol_options: dict[str, Any] = field(
+        default_factory=dict,
+        help="keyword options of the protocol, e.g. search-r1's instructions (a prompt template with {question}) and system_prompt, to match a checkpoint's own training prompt",
+    )
     data: DataSettings = field(default_factory=DataSettings, help="training questions")
     episode: EpisodeConfig = field(
         default_factory=EpisodeConfig, help="docs per search, selection cap, turns"
@@ -180,6 +184,13 @@ class TrainConfig:
             raise ConfigError("retriever: set a retriever spec, e.g. retriever=runs/precompute/index")
         if not self.data.train_file:
             raise ConfigError("data.train_file: set the training file written by `s3 precompute`")
+        self.make_protocol()
+
+    def make_protocol(self) -> Any:
+        """The protocol instance (``protocol`` with ``protocol_options``); bad options raise ConfigError."""
+        from s3.protocol import protocol_from_config
+
+        return protocol_from_config(self.protocol, self.protocol_options)
 
 
 PRESETS: dict[str, dict[str, Any]] = {

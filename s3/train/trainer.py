@@ -356,13 +356,12 @@ def build_trainer(
 
     from generators.factory import load_generator
     from retrievers.factory import load_retriever
-    from s3.protocol import get_protocol
 
     cfg.check()
     rows = load_rows(cfg.data.train_file, cfg.data.max_examples)
     retriever = retriever if retriever is not None else load_retriever(cfg.retriever)
     generator = generator if generator is not None else load_generator(cfg.generator)
-    protocol = get_protocol(cfg.protocol)
+    protocol = cfg.make_protocol()
     rollout = S3Rollout(cfg, rows, retriever, protocol, policy=policy)
     if protocol.name == "search-r1":  # the policy answers itself: reward on its own answer
         from s3.reward_r1 import AnswerReward, make_answer_reward_func
@@ -457,7 +456,9 @@ def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None 
 
         trainer.processing_class.save_pretrained(str(final))
         # the checkpoint remembers its protocol and episode rules (Searcher.from_pretrained reads them)
-        searcher_cfg = SearcherConfig(protocol=cfg.protocol, episode=cfg.episode)
+        searcher_cfg = SearcherConfig(
+            protocol=cfg.protocol, protocol_options=dict(cfg.protocol_options), episode=cfg.episode
+        )
         save_searcher_config(searcher_cfg, final)
         if cfg.lora.enabled and cfg.lora.save_merged:
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()

@@ -43,6 +43,10 @@ class WarmstartConfig:
     retriever: str = field("", help="retriever spec (the demonstrations search with it)")
     train_file: str = field("", help="training rows with ground truth (embedded task, from `s3 precompute`)")
     protocol: str = field("s3", help="the searcher's tag language")
+    protocol_options: dict[str, Any] = field(
+        default_factory=dict,
+        help="keyword options of the protocol, e.g. search-r1's instructions (a prompt template with {question}) and system_prompt, to match a checkpoint's own training prompt",
+    )
     episode: EpisodeConfig = field(
         default_factory=EpisodeConfig, help="docs per search, selection cap, turns"
     )
@@ -80,6 +84,13 @@ class WarmstartConfig:
         for name in ("skip_search_rate", "select_noise_rate", "answer_noise_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
+        self.make_protocol()
+
+    def make_protocol(self) -> Any:
+        """The protocol instance (``protocol`` with ``protocol_options``); bad options raise ConfigError."""
+        from s3.protocol import protocol_from_config
+
+        return protocol_from_config(self.protocol, self.protocol_options)
 
 
 def _select(docs: Sequence[Any], wanted: set[str], cap: int | None) -> list[int]:
@@ -227,7 +238,6 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
     from trl import SFTConfig, SFTTrainer
 
     from retrievers.factory import load_retriever
-    from s3.protocol import get_protocol
     from s3.train.trainer import load_rows
 
     cfg.check()
@@ -241,7 +251,7 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
         rows,
         retriever,
         tokenizer,
-        get_protocol(cfg.protocol),
+        cfg.make_protocol(),
         cfg.episode,
         cfg.rollout,
         cfg.skip_search_rate,
@@ -293,6 +303,9 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
     # the checkpoint remembers the protocol and episode rules it was taught (Searcher.from_pretrained)
     from s3.searcher import SearcherConfig, save_searcher_config
 
-    save_searcher_config(SearcherConfig(protocol=cfg.protocol, episode=cfg.episode), final)
+    searcher_cfg = SearcherConfig(
+        protocol=cfg.protocol, protocol_options=dict(cfg.protocol_options), episode=cfg.episode
+    )
+    save_searcher_config(searcher_cfg, final)
     save_config(cfg, out / "warmstart_config.yaml")
     return final
