@@ -399,6 +399,12 @@ class BriefS3Protocol(S3Protocol):
         )
 
 
+#: the help of every config's ``protocol_options`` field
+PROTOCOL_OPTIONS_HELP = (
+    "keyword options of the protocol, e.g. search-r1's instructions (a prompt template with {question}) "
+    "and system_prompt, to match a checkpoint's own training prompt"
+)
+
 #: protocols by name (other modules register theirs here, e.g. the Search-R1 protocol)
 PROTOCOLS: dict[str, type[Protocol]] = {"s3": S3Protocol, "s3-brief": BriefS3Protocol}
 
@@ -427,12 +433,13 @@ def get_protocol(name: str, **kwargs: Any) -> Protocol:
     """Instantiate a protocol by name (``"s3"``, or one registered in :data:`PROTOCOLS`) with its options
     (e.g. ``instructions=`` and ``system_prompt=`` of the Search-R1 protocol); an option the protocol
     does not take is refused with the list of those it does."""
-    cls = get_protocol_class(name)
-    unknown = sorted(set(kwargs) - set(protocol_option_names(name)))
+    known = protocol_option_names(name)
+    unknown = sorted(set(kwargs) - set(known))
     if unknown:
-        known = ", ".join(protocol_option_names(name)) or "none"
-        raise ValueError(f"protocol {name!r} has no option(s) {unknown}; its options: {known}")
-    return cls(**kwargs)
+        raise ValueError(
+            f"protocol {name!r} has no option(s) {unknown}; its options: {', '.join(known) or 'none'}"
+        )
+    return get_protocol_class(name)(**kwargs)
 
 
 def protocol_from_config(
@@ -446,7 +453,11 @@ def protocol_from_config(
         get_protocol_class(name)
     except ValueError as exc:
         raise ConfigError(f"protocol: {exc}") from None
+    options = dict(options or {})
     try:
-        return get_protocol(name, **dict(options or {}))
+        return get_protocol(name, **options)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        hint = ""
+        if any(isinstance(v, (dict, list)) for v in options.values()):
+            hint = " (a key=value override reads its value as YAML: quote text that contains ': ' or braces)"
+        raise ConfigError(f"{where}: {exc}{hint}") from None

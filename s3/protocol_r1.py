@@ -130,10 +130,7 @@ class SearchR1Protocol(Protocol):
     def __init__(self, instructions: str | None = None, system_prompt: str | None = None):
         for name, value in (("instructions", instructions), ("system_prompt", system_prompt)):
             if value is not None and not isinstance(value, str):
-                raise ValueError(
-                    f"{name}: expected text, got {type(value).__name__} {value!r} (in a key=value override, "
-                    "quote text that contains ': ' or braces, or set it in the YAML file)"
-                )
+                raise ValueError(f"{name}: expected text, got {type(value).__name__} {value!r}")
         self.instructions = instructions or INSTRUCTIONS
         self.system_prompt = system_prompt
         if "{question}" not in self.instructions:

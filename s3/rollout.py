@@ -181,8 +181,12 @@ def run_rollout(
     trajs: list[Trajectory] = []
     for question, docs in zip(questions, initial_docs):
         episode = protocol.new_episode(question, list(docs)[: ecfg.initial_k], ecfg)
-        prompt_ids = encode_prompt(tok, protocol.messages(question, episode.blocks[0].docs, ecfg))
-        trajs.append(Trajectory(question=question, prompt_ids=prompt_ids, episode=episode))
+        messages = protocol.messages(question, episode.blocks[0].docs, ecfg)
+        trajs.append(
+            Trajectory(
+                question=question, prompt_ids=encode_prompt(tok, messages), episode=episode, messages=messages
+            )
+        )
     too_long = sum(t.length >= rcfg.max_total_tokens for t in trajs)
     if too_long:
         log.warning(

@@ -31,7 +31,7 @@ from s3.config import field, from_dict, to_dict
 from s3.episode import EpisodeConfig
 from s3.policy.base import PolicyBackend
 from s3.presets import DEFAULT_PRESET, episode_preset
-from s3.protocol import Protocol, protocol_from_config, protocol_option_names
+from s3.protocol import PROTOCOL_OPTIONS_HELP, Protocol, protocol_from_config, protocol_option_names
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,7 @@ class SearcherConfig:
 
     protocol: str = field("s3", help="tag language: 's3' (or a registered protocol such as 'search-r1')")
     boolean_queries: bool = field(False, help="ask for Boolean keyword queries (BM25 variant of the prompt)")
-    protocol_options: dict[str, Any] = field(
-        default_factory=dict,
-        help="keyword options of the protocol, e.g. search-r1's instructions (a prompt template with {question}) and system_prompt, to match a checkpoint's own training prompt",
-    )
+    protocol_options: dict[str, Any] = field(default_factory=dict, help=PROTOCOL_OPTIONS_HELP)
     episode: EpisodeConfig = field(
         default_factory=lambda: episode_preset(DEFAULT_PRESET), help="episode rules"
     )
@@ -87,8 +84,8 @@ class SearchResult:
         queries: the queries it issued, in order.
         finish_reason: ``complete``, ``max_turns`` or ``budget`` (``answer`` in Search-R1 mode).
         answer: the searcher's own answer (Search-R1 mode; ``None`` for s3, whose generator answers).
-        trace: the full episode: windows, actions, turn texts, and (from :meth:`Searcher.search_batch`)
-            ``prompt``, the chat messages the searcher was given (JSON-ready).
+        trace: the full episode: windows, actions, turn texts, and ``prompt``, the chat messages the
+            searcher was given (JSON-ready).
         trajectory: the token-level trajectory (ids, env mask), for inspection.
     """
 
@@ -115,6 +112,7 @@ class SearchResult:
                 "episode": ep.to_dict(),
                 "turns": [t.to_dict() for t in traj.turns],
                 "stats": traj.stats(),
+                "prompt": traj.messages,
             },
             trajectory=traj,
         )
@@ -242,12 +240,7 @@ class Searcher:
                 episode_cfg=self.config.episode,
                 rollout_cfg=self.config.rollout,
             )
-            for traj in trajs:
-                result = SearchResult.from_trajectory(traj)
-                # the messages the searcher was given (the protocol's prompt with the initial documents)
-                initial = traj.episode.blocks[0].docs if traj.episode.blocks else []
-                result.trace["prompt"] = self.protocol.messages(traj.question, initial, self.config.episode)
-                results.append(result)
+            results.extend(SearchResult.from_trajectory(t) for t in trajs)
         return results
 
     def close(self) -> None:

@@ -56,6 +56,7 @@ class Trajectory:
 
     ``logprobs`` has one value per completion token (0.0 at environment positions) or is ``None`` when
     the backend gave none. ``env_mask[i]`` is 1 when the policy sampled ``completion_ids[i]``, else 0.
+    ``messages`` are the chat messages ``prompt_ids`` encode.
     """
 
     question: str
@@ -67,6 +68,7 @@ class Trajectory:
     turns: list[Turn] = dc_field(default_factory=list)
     counters: Counter = dc_field(default_factory=Counter)
     completion_text: str = ""
+    messages: list[dict[str, str]] = dc_field(default_factory=list)  # the chat prompt before tokenizing
 
     @property
     def length(self) -> int:

@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
             options["instructions"] = Path(args.instructions).read_text(encoding="utf-8")
         if args.system_prompt:
             options["system_prompt"] = args.system_prompt
-        searcher.config.boolean_queries = args.boolean_queries or searcher.config.boolean_queries
+        if args.boolean_queries:
+            searcher.config.boolean_queries = True
         searcher.protocol = searcher.config.make_protocol()
     if args.batch_size:
         searcher.config.batch_size = args.batch_size

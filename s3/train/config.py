@@ -34,6 +34,7 @@ from typing import Any
 from generators.factory import GeneratorConfig
 from s3.config import ConfigError, field, load_config
 from s3.episode import EpisodeConfig
+from s3.protocol import PROTOCOL_OPTIONS_HELP
 from s3.reward import RewardConfig
 from s3.reward_r1 import AnswerRewardConfig
 from s3.rollout import RolloutConfig
@@ -151,10 +152,7 @@ class TrainConfig:
     output_dir: str = field("runs/train", help="checkpoints, final model, metrics.jsonl, train_config.yaml")
     retriever: str = field("", help="retriever spec: an index folder, http://host:port/retrieve, ...")
     protocol: str = field("s3", help="the searcher's tag language")
-    protocol_options: dict[str, Any] = field(
-        default_factory=dict,
-        help="keyword options of the protocol, e.g. search-r1's instructions (a prompt template with {question}) and system_prompt, to match a checkpoint's own training prompt",
-    )
+    protocol_options: dict[str, Any] = field(default_factory=dict, help=PROTOCOL_OPTIONS_HELP)
     data: DataSettings = field(default_factory=DataSettings, help="training questions")
     episode: EpisodeConfig = field(
         default_factory=EpisodeConfig, help="docs per search, selection cap, turns"

@@ -29,6 +29,7 @@ from typing import Any
 
 from s3.config import ConfigError, field, save_config
 from s3.episode import EpisodeConfig
+from s3.protocol import PROTOCOL_OPTIONS_HELP
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,7 @@ class WarmstartConfig:
     retriever: str = field("", help="retriever spec (the demonstrations search with it)")
     train_file: str = field("", help="training rows with ground truth (embedded task, from `s3 precompute`)")
     protocol: str = field("s3", help="the searcher's tag language")
-    protocol_options: dict[str, Any] = field(
-        default_factory=dict,
-        help="keyword options of the protocol, e.g. search-r1's instructions (a prompt template with {question}) and system_prompt, to match a checkpoint's own training prompt",
-    )
+    protocol_options: dict[str, Any] = field(default_factory=dict, help=PROTOCOL_OPTIONS_HELP)
     episode: EpisodeConfig = field(
         default_factory=EpisodeConfig, help="docs per search, selection cap, turns"
     )
@@ -186,12 +184,12 @@ def build_demonstrations(
     if answer_noise_rate and not r1:
         raise ConfigError("answer_noise_rate: only Search-R1 mode demonstrations answer (protocol=search-r1)")
     guess = _most_common_answer(rows) if answer_noise_rate else None
+    from s3.task.demonstrations_r1 import r1_oracle_turns
+
     script = {}
     for r in rows:
         skip = rng.random() < skip_search_rate
         if r1:
-            from s3.task.demonstrations_r1 import r1_oracle_turns
-
             noisy = bool(answer_noise_rate) and rng.random() < answer_noise_rate
             turns = r1_oracle_turns(r, retriever, episode_cfg, skip, answer=guess if noisy else None)
         else:

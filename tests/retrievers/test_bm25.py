@@ -71,7 +71,7 @@ def test_analyzer_is_lucene_like():
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_search_matches_reference_scoring(tmp_path, backend):
     if backend == "numba" and not HAVE_NUMBA:
-        pytest.skip("numba is not installed (a core dependency; the numpy fallback ran instead)")
+        pytest.skip("numba is not installed (a core dependency); the numpy case of this test still runs")
     docs = _random_corpus(400)
     retriever = BM25Retriever.build(docs, tmp_path / "idx", chunk_size=37, memory_mb=0, backend=backend)
     rng = random.Random(1)
@@ -93,7 +93,7 @@ def test_search_matches_reference_scoring(tmp_path, backend):
 
 def test_numba_and_numpy_backends_agree_exactly(tmp_path):
     if not HAVE_NUMBA:
-        pytest.skip("numba is not installed (a core dependency; the numpy fallback ran instead)")
+        pytest.skip("numba is not installed (a core dependency): no numba backend to compare numpy with")
     docs = _random_corpus(1500, seed=3)
     BM25Retriever.build(docs, tmp_path / "idx", chunk_size=500)
     fast = BM25Retriever.load(tmp_path / "idx", backend="numba", threads=2)
