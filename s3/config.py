@@ -224,16 +224,23 @@ def save_config(cfg: Any, path: str | os.PathLike) -> None:
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
 
 
-def describe(cls: type, prefix: str = "") -> list[str]:
-    """One line per field: ``name = default  # help``, nested sections flattened with dots."""
+def describe(cls: type, prefix: str = "", values: Any = None) -> list[str]:
+    """One line per field: ``name = default  # help``, nested sections flattened with dots.
+
+    ``values``: an instance of ``cls`` (e.g. a preset loaded with its overrides) whose values are
+    shown instead of the defaults.
+    """
     lines = []
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if _is_dataclass_type(tp):
-            lines.extend(describe(tp, f"{prefix}{f.name}."))
+            sub = getattr(values, f.name) if values is not None else None
+            lines.extend(describe(tp, f"{prefix}{f.name}.", sub))
             continue
-        if f.default is not dataclasses.MISSING:
+        if values is not None:
+            default = getattr(values, f.name)
+        elif f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             default = f.default_factory()  # type: ignore[misc]

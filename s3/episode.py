@@ -44,9 +44,12 @@ class EpisodeConfig:
 
     **Context rules** (:meth:`Episode.context`):
 
-    * ``include_initial="always"``: every initial document is in the context (the reference code;
-      s3 starts from naive RAG). ``"if_unselected"``: the initial block follows the same rules as a
-      search block. ``"never"``: no initial document reaches the generator (the paper's "w/o init"
+    * ``include_initial="always"``: every initial document is in the context, selected or not.
+      ``"if_unselected"``: the initial block follows the same rules as a search block, so a selection
+      made from it keeps only the selected documents; this is what the reference code does (a
+      selection binds to the information block it follows, the initial one included) and what the
+      paper describes (the context is the union of the selections), and the ``7b`` training preset's
+      choice. ``"never"``: no initial document reaches the generator (the paper's "w/o init"
       ablation; the searcher still sees them in its prompt if ``initial_k > 0``).
     * A search block with a selection contributes the selected documents; one without a selection
       contributes all its documents (``unselected_block="all"``, the reference code) or none

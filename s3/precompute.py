@@ -277,8 +277,13 @@ def process_chunk(
     k: int,
     judge: Any = None,
     timings: Timings | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Answer and score one chunk whose documents are already retrieved; returns cache entries."""
+    """Answer and score one chunk whose documents are already retrieved; returns cache entries.
+
+    ``settings`` (:func:`s3.reward.genacc_settings` of the generator and judge configs) is recorded in
+    every entry as ``genacc_settings``, so training can refuse a reward that scores otherwise.
+    """
     from evaluation.metrics import score_answers
 
     timings = timings or Timings()
@@ -300,6 +305,7 @@ def process_chunk(
             "answer": answer,
             "genacc": int(score["genacc"]),
             "em": int(score["em"]),
+            **({"genacc_settings": settings} if settings is not None else {}),
         }
         for ex, hits, answer, score in zip(examples, docs, answers, scores)
     ]
@@ -316,6 +322,9 @@ def _run_local(cfg, todo, cache_file, timings: Timings, progress) -> None:
 
         judge = LLMJudge(load_generator(cfg.judge))
     chunks = [todo[i : i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)]
+    from s3.reward import genacc_settings
+
+    settings = genacc_settings(cfg.generator, cfg.judge)
 
     def retrieve(chunk: list[QAExample]) -> list[list[Doc]]:
         t = time.perf_counter()
@@ -329,7 +338,9 @@ def _run_local(cfg, todo, cache_file, timings: Timings, progress) -> None:
     try:
         with cache_file.open("a", encoding="utf-8") as f:
             futures = [
-                pool.submit(lambda c=chunk: process_chunk(c, retrieve(c), generator, cfg.k, judge, timings))
+                pool.submit(
+                    lambda c=chunk: process_chunk(c, retrieve(c), generator, cfg.k, judge, timings, settings)
+                )
                 for chunk in chunks
             ]
             for fut in futures:

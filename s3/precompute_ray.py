@@ -45,13 +45,22 @@ class _NaiveRagWorker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         from s3.data import QAExample
         from s3.precompute import Timings, process_chunk
+        from s3.reward import genacc_settings
 
         examples = [QAExample(**json.loads(row)) for row in batch["example"]]
         timings = Timings()
         t = time.perf_counter()
         docs = self.retriever.search([ex.question for ex in examples], self.cfg.retrieve_k)
         timings.add("retrieval", t)
-        entries = process_chunk(examples, docs, self.generator, self.cfg.k, self.judge, timings)
+        entries = process_chunk(
+            examples,
+            docs,
+            self.generator,
+            self.cfg.k,
+            self.judge,
+            timings,
+            genacc_settings(self.cfg.generator, self.cfg.judge),
+        )
         return {
             "entry": [json.dumps(e, ensure_ascii=False) for e in entries],
             # one batch's timings ride on its first row

@@ -8,8 +8,14 @@
     accelerate launch --config_file configs/accelerate/zero3.yaml -m s3 train --preset 7b --config my_run.yaml
 
 Settings come from the defaults, then ``--preset``, then ``--config FILE.yaml``, then ``key=value``
-overrides (``s3 train --help-config`` lists every key). A run started again with the same
-``output_dir`` resumes from its latest checkpoint (``resume=never`` starts over).
+overrides (``s3 train --preset 7b --help-config`` lists every key with the preset's values). A run
+started again with the same ``output_dir`` resumes from its latest checkpoint (``resume=never`` starts
+over).
+
+Check a run before it meets a GPU (no GPU, no model download; exit 0, or 2 naming the field to change):
+
+    WORLD_SIZE=8 s3 train --preset 7b --dry-run
+    s3 train --preset 7b --dry-run --accelerate-config configs/accelerate/zero3.yaml --num-processes 8
 """
 
 from __future__ import annotations
@@ -39,17 +45,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(protocol=search-r1; without --preset, Search-R1's episode rules; presets search-r1, search-r1-tiny)",
     )
     p.add_argument("--config", help="YAML config file")
-    p.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    p.add_argument(
+        "--help-config", action="store_true", help="list every config key (with --preset's values) and exit"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve and check the run (world size, batch split, precision, generator, baseline) and exit",
+    )
+    p.add_argument(
+        "--accelerate-config", help="accelerate config file the run will be launched with (for --dry-run)"
+    )
+    p.add_argument(
+        "--num-processes", type=int, help="processes the run will be launched with (for --dry-run)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from s3.config import describe
+    from s3.config import ConfigError, describe
     from s3.train.config import TrainConfig, load_train_config
 
-    if args.help_config:
-        print("\n".join(describe(TrainConfig)))
-        return 0
     overrides = list(args.overrides)
     if args.mode == "search-r1":
         mode = ["protocol=search-r1"]
@@ -57,10 +73,13 @@ def run(args: argparse.Namespace) -> int:
             mode += ["episode.docs_per_search=3", "episode.max_turns=4", "episode.initial_k=0",
                      "episode.include_initial=never", "episode.use_selection=false", "episode.select_cap=null"]  # fmt: skip
         overrides = mode + overrides
-    from s3.config import ConfigError
-
     try:
         cfg = load_train_config(args.config, overrides, args.preset)
+        if args.help_config:
+            print("\n".join(describe(TrainConfig, values=cfg)))
+            return 0
+        if args.dry_run:
+            return _dry_run(cfg, args)
         cfg.check()
     except ConfigError as exc:
         print(f"s3 train: {exc}", file=sys.stderr)
@@ -69,4 +88,22 @@ def run(args: argparse.Namespace) -> int:
 
     summary = train(cfg)
     print(json.dumps({k: v for k, v in summary.items() if k != "log_history"}, indent=2))
+    return 0
+
+
+def _dry_run(cfg, args: argparse.Namespace) -> int:
+    """Resolve the plan, print it, check it; no model, GPU or network is touched."""
+    from s3.train.plan import check_plan, launch_settings, make_plan, plan_report
+
+    plan = make_plan(cfg, launch_settings(args.accelerate_config, args.num_processes))
+    print(plan_report(cfg, plan))
+    missing = [name for name, value in (("model", cfg.model), ("retriever", cfg.retriever),
+               ("data.train_file", cfg.data.train_file)) if not value]  # fmt: skip
+    if cfg.protocol != "search-r1" and cfg.reward.kind != "acc" and cfg.reward.baseline == "rag_cache":
+        missing += [] if cfg.reward.rag_cache else ["reward.rag_cache"]
+    cfg.make_protocol()
+    check_plan(cfg, plan)
+    if missing:
+        print(f"still to set before training: {', '.join(missing)}")
+    print("dry run: the configuration is consistent")
     return 0

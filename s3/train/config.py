@@ -10,10 +10,29 @@ trainer's (the log-probabilities the loss uses are computed at the sampling temp
 Presets (``s3 train --preset NAME``; a YAML file and ``key=value`` overrides apply on top):
 
 * ``7b``: the method's defaults for a 7B searcher: Qwen2.5-7B-Instruct, ``8-3-3``, learning rate 1e-6,
-  rollout temperature 0.6 / top-p 0.95, the reference's budgets (500 new tokens per turn, 1,400 per
-  observation, 8,000 in all), 120 questions per step, KL 0.001, entropy bonus 0.001, 20 steps, bf16,
-  gradient checkpointing, vLLM colocated at 40% of GPU memory, the generator on its own
-  OpenAI-compatible endpoint.
+  rollout temperature 0.6, the reference's budgets (500 new tokens per turn, 1,400 per observation,
+  8,000 in all), 120 questions per step, KL 0.001, entropy bonus 0.001, 20 steps, bf16 compute with
+  fp32 master weights, gradient checkpointing, vLLM colocated at 40% of GPU memory, and the
+  reference's frozen generator and judge (Qwen2.5-14B-Instruct-GPTQ-Int4 on its own OpenAI-compatible
+  endpoint; precompute the naive-RAG cache with the same model as generator and judge).
+
+How the ``7b`` preset differs from the reference code, and why:
+
+* **GRPO instead of PPO.** The reference trains with PPO (a critic, GAE with gamma = lambda = 1, one
+  rollout per question). TRL, the engine here, has no PPO with a critic since 1.13, so the preset uses
+  GRPO: 5 trajectories per question, advantages normalised within the group, the PPO-clip objective
+  (``epsilon``/``epsilon_high``) and token-level loss aggregation. The 120 questions a step are the
+  reference's; a step therefore scores 600 trajectories.
+* **Where the KL sits.** The reference subtracts a per-token KL penalty (log-ratio x 0.001) from the
+  rewards; TRL adds the k3 KL estimate to the loss (``grpo.beta=0.001``), on policy tokens only.
+* **Top-p 1.0** (the reference samples with top-p 0.95): vLLM reports log-probs renormalised over the
+  nucleus while TRL scores the whole vocabulary, and the importance-sampling correction would scale
+  every trajectory's loss down by at least 0.95 per token (``s3 train --dry-run`` refuses that mix).
+* **The initial documents follow the selection rule** (``include_initial="if_unselected"``): a
+  selection made from the naive-RAG documents keeps only the selected ones, as in the reference code
+  (a selection binds to the block it follows) and the paper (the context is the union of the
+  selections); an initial block left unselected passes whole, like any unselected block
+  (``unselected_block="all"``, the reference code's rule).
 * ``tiny``: a tiny model on a CPU (the embedded task): the brief protocol, one search of 3 documents,
   only selected documents in the context, short budgets, 8 questions x 4 samples per step, learning
   rate 1e-3, temperature 1.0, 15 steps.
@@ -76,7 +95,10 @@ class GRPOSettings:
     max_grad_norm: float = field(1.0, help="gradient clipping")
     weight_decay: float = field(0.0, help="AdamW weight decay")
     gradient_checkpointing: bool = field(False, help="trade compute for memory")
-    bf16: bool = field(False, help="bfloat16 mixed precision (GPU)")
+    bf16: bool = field(
+        False,
+        help="bfloat16 compute; the optimizer still updates fp32 weights (s3 train --dry-run shows how)",
+    )
     seed: int = field(42, help="seed of sampling, data order and initialisation")
     extra: dict[str, Any] = field(default_factory=dict, help="further GRPOConfig fields, passed as given")
 
@@ -113,7 +135,11 @@ class VLLMSettings:
     mode: str = field(
         "colocate", help="colocate (vLLM inside each training process) | server (`trl vllm-serve`)"
     )
-    server_base_url: str = field("", help="URL of `trl vllm-serve` (server mode); env S3_VLLM_SERVER_URL")
+    server_base_url: str = field(
+        "",
+        help="URL of `trl vllm-serve` (server mode); env S3_VLLM_SERVER_URL; default "
+        "http://127.0.0.1:8001 (8000 is the generator's)",
+    )
     gpu_memory_utilization: float = field(0.4, help="GPU memory share of a colocated vLLM")
     tensor_parallel_size: int = field(1, help="tensor parallel size of a colocated vLLM")
     enable_sleep_mode: bool = field(False, help="offload colocated vLLM weights during the update")
@@ -194,13 +220,20 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "7b": {
         "model": "Qwen/Qwen2.5-7B-Instruct",
-        "episode": {"docs_per_search": 8, "select_cap": 3, "max_turns": 3, "initial_k": 3},
+        "episode": {
+            "docs_per_search": 8,
+            "select_cap": 3,
+            "max_turns": 3,
+            "initial_k": 3,
+            "include_initial": "if_unselected",
+        },
         "rollout": {
             "max_new_tokens_per_turn": 500,
             "max_obs_tokens": 1400,
             "max_total_tokens": 8000,
             "temperature": 0.6,
-            "top_p": 0.95,
+            # not the reference's 0.95: see the module docstring (vLLM importance sampling)
+            "top_p": 1.0,
         },
         "generator": {"kind": "openai", "model": "Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4", "max_tokens": 64},
         "reward": {"kind": "gbr", "baseline": "rag_cache", "use_judge": True},

@@ -174,20 +174,33 @@ class S3Rollout:
                 )
         self.last_stats = stats
         self.generate_calls.append(stats.generate_calls)
-        return trajectories_to_trl(trajs)
+        return trajectories_to_trl(trajs, getattr(trainer.processing_class, "eos_token_id", None))
 
 
-def trajectories_to_trl(trajs: Sequence[Trajectory]) -> dict[str, list[Any]]:
-    """The ``rollout_func`` output of trajectories: ids, log-probs, ``env_mask`` and the trajectories."""
-    return {
-        "prompt_ids": [list(t.prompt_ids) for t in trajs],
-        "completion_ids": [list(t.completion_ids) for t in trajs],
+def trajectories_to_trl(trajs: Sequence[Trajectory], eos_token_id: int | None = None) -> dict[str, list[Any]]:
+    """The ``rollout_func`` output of trajectories: ids, log-probs, ``env_mask`` and the trajectories.
+
+    A trajectory whose prompt used up the whole token budget has no completion; TRL reads the last
+    completion token of every sample, so it gets one environment-masked ``eos_token_id`` (no loss).
+    """
+    completions, logprobs, masks = [], [], []
+    for t in trajs:
+        ids, mask = list(t.completion_ids), list(t.env_mask)
         # a backend without log-probs (transformers generate may) leaves zeros: TRL uses them only for
         # the vLLM importance-sampling correction
-        "logprobs": [
-            list(t.logprobs) if t.logprobs is not None else [0.0] * len(t.completion_ids) for t in trajs
-        ],
-        "env_mask": [list(t.env_mask) for t in trajs],
+        lps = list(t.logprobs) if t.logprobs is not None else [0.0] * len(ids)
+        if not ids:
+            if eos_token_id is None:
+                raise ValueError(f"an empty completion (question {t.question!r}) and no EOS token to pad it")
+            ids, mask, lps = [eos_token_id], [0], [0.0]
+        completions.append(ids)
+        logprobs.append(lps)
+        masks.append(mask)
+    return {
+        "prompt_ids": [list(t.prompt_ids) for t in trajs],
+        "completion_ids": completions,
+        "logprobs": logprobs,
+        "env_mask": masks,
         "trajectory": list(trajs),
     }
 
@@ -247,28 +260,22 @@ def world_size() -> int:
 
 
 def grpo_args(cfg: TrainConfig, world: int | None = None) -> Any:
-    """The ``trl.GRPOConfig`` of a :class:`TrainConfig` (batch sizes derived per rank)."""
+    """The ``trl.GRPOConfig`` of a :class:`TrainConfig` (batch sizes derived per rank by
+    :func:`s3.train.plan.batch_plan`)."""
     from trl import GRPOConfig
 
+    from s3.train.plan import batch_plan, vllm_server_url
+
     g = cfg.grpo
-    world = world or world_size()
-    total = g.questions_per_step * g.num_generations
-    if total % world:
-        raise ConfigError(
-            f"grpo: questions_per_step x num_generations = {total} trajectories do not split over {world} ranks"
-        )
-    per_rank = total // world
-    micro = min(g.micro_batch_size, per_rank)
-    if per_rank % micro:
-        raise ConfigError(f"grpo.micro_batch_size={micro} must divide the {per_rank} trajectories per rank")
+    plan = batch_plan(g, world or world_size())
     sinks = [s for s in cfg.logging.report_to if s not in ("jsonl", "none")]
     kwargs: dict[str, Any] = {
         "output_dir": cfg.output_dir,
         "learning_rate": g.learning_rate,
         "lr_scheduler_type": g.lr_scheduler_type,
         "warmup_steps": g.warmup_steps,
-        "per_device_train_batch_size": micro,
-        "gradient_accumulation_steps": per_rank // micro,
+        "per_device_train_batch_size": plan.micro_batch_size,
+        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
         "num_generations": g.num_generations,
         "max_steps": g.max_steps,
         "num_iterations": g.num_iterations,
@@ -309,9 +316,8 @@ def grpo_args(cfg: TrainConfig, world: int | None = None) -> Any:
     }
     if cfg.logging.run_name:
         kwargs["run_name"] = cfg.logging.run_name
-    server = cfg.vllm.server_base_url or os.environ.get("S3_VLLM_SERVER_URL", "")
-    if cfg.vllm.enabled and cfg.vllm.mode == "server" and server:
-        kwargs["vllm_server_base_url"] = server
+    if cfg.vllm.enabled and cfg.vllm.mode == "server":
+        kwargs["vllm_server_base_url"] = vllm_server_url(cfg)
     kwargs.update(g.extra)
     return GRPOConfig(**kwargs)
 
@@ -356,8 +362,15 @@ def build_trainer(
 
     from generators.factory import load_generator
     from retrievers.factory import load_retriever
+    from s3.train.plan import check_devices, check_plan, make_plan, plan_report
 
     cfg.check()
+    # everything that can be refused is refused here, before any model loads on any rank
+    plan = make_plan(cfg)
+    check_plan(cfg, plan)
+    check_devices(cfg, plan)
+    for line in plan_report(cfg, plan).splitlines():
+        log.info("plan: %s", line)
     rows = load_rows(cfg.data.train_file, cfg.data.max_examples)
     retriever = retriever if retriever is not None else load_retriever(cfg.retriever)
     generator = generator if generator is not None else load_generator(cfg.generator)
@@ -377,12 +390,12 @@ def build_trainer(
             "golden_answers": [list(r["golden_answers"]) for r in rows],
         }
     )
-    model, tokenizer = _load_model(cfg)
+    model, tokenizer = _load_model(cfg, plan.precision.load_dtype)
     peft_config = _lora_config(cfg)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs or [reward_func],
-        args=grpo_args(cfg),
+        args=grpo_args(cfg, plan.launch.world_size),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -396,15 +409,16 @@ def build_trainer(
     return trainer
 
 
-def _load_model(cfg: TrainConfig) -> tuple[Any, Any]:
+def _load_model(cfg: TrainConfig, dtype: str = "float32") -> tuple[Any, Any]:
+    """The searcher and its tokenizer; ``dtype`` is the precision plan's (fp32 unless an engine or
+    PEFT keeps fp32 master weights: :func:`s3.train.plan.precision_plan`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.model, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = torch.bfloat16 if cfg.grpo.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, dtype))
     return model, tokenizer
 
 
