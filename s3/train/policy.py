@@ -100,20 +100,32 @@ class TrainerVLLMPolicy(PolicyBackend):
         seed: int | None = None,
         meta: Sequence[dict[str, Any]] | None = None,
     ) -> list[Generation]:
-        # temperature/top_p come from the trainer's config (the same values as the rollout's, by
-        # construction in s3.train.trainer); the per-call budget is fixed so ranks agree
+        # the call's temperature and top_p are the engine's for this call (the rollout passes the
+        # trainer's, so the loss scores tokens as they were sampled); the per-call budget is fixed so
+        # ranks agree
+        if seed is not None:
+            # vLLM seeds each request: the identical prompts of a GRPO group would get identical samples
+            raise ValueError(
+                "rollout.seed: the trainer's vLLM engine cannot seed one call without making the samples "
+                "of a question identical; leave rollout.seed unset with vllm.enabled=true"
+            )
         if len(prompts) > self.fixed_batch:
             raise ValueError(f"{len(prompts)} prompts in one call but fixed_batch={self.fixed_batch}")
         pad = [self.tokenizer.eos_token_id]
         padded = [list(p) for p in prompts] + [pad] * (self.fixed_batch - len(prompts))
         engine = self.engine
-        saved = (engine.max_completion_length, engine.generation_kwargs)
+        names = ("max_completion_length", "generation_kwargs", "temperature", "top_p")
+        saved = {name: getattr(engine, name) for name in names}
         engine.max_completion_length = self.max_new_tokens
         engine.generation_kwargs = {**(engine.generation_kwargs or {}), "stop": list(stop)}
+        # vLLM treats temperature 0 as greedy; top_p is then irrelevant
+        engine.temperature = max(0.0, temperature)
+        engine.top_p = top_p if temperature > 0 else 1.0
         try:
             _, completion_ids, logprobs, _ = engine.generate(prompts=padded, images=None, num_generations=1)
         finally:
-            engine.max_completion_length, engine.generation_kwargs = saved
+            for name, value in saved.items():
+                setattr(engine, name, value)
         self.calls += 1
         out = []
         for i in range(len(prompts)):
