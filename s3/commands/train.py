@@ -86,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from s3.train.trainer import train
 
-    summary = train(cfg)
+    try:
+        summary = train(cfg)
+    except ConfigError as exc:  # refused before any model loads (s3.train.plan)
+        print(f"s3 train: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({k: v for k, v in summary.items() if k != "log_history"}, indent=2))
     return 0
 
