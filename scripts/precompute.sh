@@ -3,11 +3,14 @@
 #
 # Embedded default (no GPU, no downloads; builds the task in runs/task if missing, ~5 s):
 #   bash scripts/precompute.sh
-# Your data, a saved BM25 index and a vLLM-served generator (see scripts/serve_generator.sh):
+# Your data, a saved BM25 index and a vLLM-served generator (see scripts/serve_generator.sh), scored
+# as the `7b` training preset's reward scores (the same generator; answer-span check, then that model
+# as the judge): training refuses a cache computed with other generator or judge settings.
 #   PRECOMPUTE_DATA="data/nq/train.jsonl data/hotpotqa/train.jsonl data/nq/test.jsonl" \
 #   PRECOMPUTE_INDEX=indexes/wiki18-bm25 PRECOMPUTE_OUT=runs/precompute-nq \
-#   bash scripts/precompute.sh generator.kind=openai generator.model=Qwen/Qwen2.5-14B-Instruct \
-#       generator.base_url=http://127.0.0.1:8000/v1 generator.concurrency=64
+#   bash scripts/precompute.sh generator.kind=openai generator.model=Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4 \
+#       generator.base_url=http://127.0.0.1:8000/v1 generator.concurrency=64 \
+#       judge.kind=openai judge.model=Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4 judge.base_url=http://127.0.0.1:8000/v1
 # On Ray (a local one-node Ray is started; set ray_address=... for a cluster):
 #   PRECOMPUTE_BACKEND=ray bash scripts/precompute.sh ray_workers=2
 #
