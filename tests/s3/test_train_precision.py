@@ -29,27 +29,26 @@ def _varied_reward(prompts, completions, completion_ids, **kwargs):
     return [float(sum(ids) % 7) for ids in completion_ids]
 
 
-def _weight_change(run: dict, out, steps: int = 3, **extra) -> tuple[float, float, str]:
-    """(mean |dw|, share of weights that changed, the loaded dtype) after ``steps`` GRPO steps."""
-    import torch
+def _scripted_trainer(run: dict, out, **settings):
+    """A trainer on the tiny preset that rolls out with :func:`_policy` and scores with the varied reward."""
     from transformers import AutoTokenizer
 
     from s3.train.trainer import build_trainer
 
-    torch.manual_seed(0)
-    settings = {
-        "grpo.max_steps": steps,
-        "grpo.learning_rate": LR,
-        "grpo.questions_per_step": 2,
-        "grpo.num_generations": 4,
-        "grpo.micro_batch_size": 8,
-        "grpo.mask_truncated_completions": "false",
-        "logging.report_to": "[]",
-        **extra,
-    }
     cfg = load_train_config(preset="tiny", overrides=tiny_overrides(run, out, **settings))
     tokenizer = AutoTokenizer.from_pretrained(run["model"])
-    trainer = build_trainer(cfg, policy=_policy(tokenizer), reward_funcs=[_varied_reward])
+    return build_trainer(cfg, policy=_policy(tokenizer), reward_funcs=[_varied_reward])
+
+
+def _weight_change(run: dict, out, steps: int = 3, **extra) -> tuple[float, float, str]:
+    """(mean |dw|, share of weights that changed, the loaded dtype) after ``steps`` GRPO steps."""
+    import torch
+
+    torch.manual_seed(0)
+    settings = {"grpo.max_steps": steps, "grpo.learning_rate": LR, "grpo.questions_per_step": 2,
+                "grpo.num_generations": 4, "grpo.micro_batch_size": 8,
+                "grpo.mask_truncated_completions": "false", "logging.report_to": "[]"}  # fmt: skip
+    trainer = _scripted_trainer(run, out, **{**settings, **extra})
     before = {k: v.detach().float().clone() for k, v in trainer.model.named_parameters()}
     dtype = str(next(trainer.model.parameters()).dtype)
     trainer.train()
@@ -83,26 +82,10 @@ def test_bf16_precision_path_moves_weights_like_fp32_at_lr_1e6(embedded_run, tmp
 
 def test_a_prompt_longer_than_the_token_budget_trains_without_error(embedded_run, tmp_path):  # noqa: F811
     """TRL reads the last completion token of every sample; a prompt that uses up the budget has none."""
-    from transformers import AutoTokenizer
-
-    from s3.train.trainer import build_trainer
-
-    cfg = load_train_config(
-        preset="tiny",
-        overrides=tiny_overrides(
-            embedded_run,
-            tmp_path / "out",
-            **{
-                "grpo.max_steps": 1,
-                "grpo.questions_per_step": 2,
-                "grpo.num_generations": 2,
-                "rollout.max_total_tokens": 16,  # every prompt of the task is longer
-                "logging.report_to": "[]",
-            },
-        ),
-    )
-    tokenizer = AutoTokenizer.from_pretrained(embedded_run["model"])
-    trainer = build_trainer(cfg, policy=_policy(tokenizer), reward_funcs=[_varied_reward])
+    settings = {"grpo.max_steps": 1, "grpo.questions_per_step": 2, "grpo.num_generations": 2,
+                "rollout.max_total_tokens": 16, "logging.report_to": "[]"}  # fmt: skip
+    trainer = _scripted_trainer(embedded_run, tmp_path / "out", **settings)  # every prompt is over 16 tokens
+    tokenizer = trainer.processing_class
     trainer.train()  # TRL raised IndexError here when a completion was empty
     assert trainer.state.global_step == 1
     out = trainer.s3_rollout([embedded_run_question(embedded_run)] * 2, trainer)
