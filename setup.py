@@ -59,7 +59,9 @@ setup(
     extras_require={
         "dense": DENSE,
         "pyserini": ["pyserini==0.22.1", "faiss-cpu>=1.8"],
-        "vllm": ["vllm>=0.22,<=0.31"],
+        # vLLM 0.31 (the newest TRL 1.16 accepts) needs torch 2.13.0 and transformers <5.18; pinned to
+        # the versions the CPU training tests were also run with (transformers 5.17.0, hub 1.33)
+        "vllm": ["vllm==0.31.0", "transformers==5.17.0", "huggingface-hub>=1.5,<2"],
         "wandb": ["wandb>=0.17"],
         "ray": RAY,
         "dev": DEV,
