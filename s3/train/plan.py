@@ -185,14 +185,19 @@ class PrecisionPlan:
 
 
 def precision_plan(cfg: Any, launch: LaunchSettings) -> PrecisionPlan:
-    """The precision path of a run (see the module docstring for why each path keeps fp32 weights)."""
-    if not cfg.grpo.bf16:
+    """The precision path of a training run (see the module docstring for why each keeps fp32 weights)."""
+    return precision_path(cfg.grpo.bf16, cfg.lora.enabled, launch)
+
+
+def precision_path(bf16: bool, lora: bool, launch: LaunchSettings) -> PrecisionPlan:
+    """The precision path of any fine-tuning run (GRPO or the warm start's SFT) under ``launch``."""
+    if not bf16:
         return PrecisionPlan("float32", "fp32", "the weights themselves (fp32)")
     if launch.distributed_type == "DEEPSPEED":
         return PrecisionPlan("bfloat16", "bf16", "DeepSpeed's optimizer (fp32 master copy)")
     if launch.distributed_type == "FSDP":
         return PrecisionPlan("bfloat16", "bf16", "FSDP2 (trainable parameters upcast to fp32)")
-    if cfg.lora.enabled:
+    if lora:
         return PrecisionPlan("bfloat16", "bf16 autocast", "the LoRA adapters (fp32, PEFT)")
     return PrecisionPlan("float32", "bf16 autocast", "the weights themselves (loaded in fp32)")
 

@@ -70,7 +70,7 @@ class WarmstartConfig:
     learning_rate: float = field(1e-4, help="AdamW learning rate")
     batch_size: int = field(8, help="demonstrations per optimizer step on one device")
     lora: bool = field(False, help="train LoRA adapters (r=16) instead of all weights")
-    bf16: bool = field(False, help="bfloat16 mixed precision (GPU)")
+    bf16: bool = field(False, help="bfloat16 compute; the optimizer still updates fp32 weights")
     seed: int = field(0, help="seed of data order and the demonstration noise")
     device: str = field("auto", help="auto | cpu")
     progress: bool = field(True, help="show a progress bar")
@@ -261,9 +261,11 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
     log.info(
         "warm start on %d demonstrations (%d policy tokens)", len(trajs), sum(sum(t.env_mask) for t in trajs)
     )
-    model = AutoModelForCausalLM.from_pretrained(
-        cfg.model, dtype=torch.bfloat16 if cfg.bf16 else torch.float32
-    )
+    from s3.train.plan import launch_settings, precision_path
+
+    # bf16 compute over fp32 weights unless an engine or PEFT keeps them (as in GRPO training)
+    dtype = precision_path(cfg.bf16, cfg.lora, launch_settings()).load_dtype
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, dtype))
     peft_config = None
     if cfg.lora:
         from peft import LoraConfig

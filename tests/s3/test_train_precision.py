@@ -98,3 +98,22 @@ def embedded_run_question(run: dict) -> str:
 
     with open(run["train"], encoding="utf-8") as f:
         return json.loads(f.readline())["question"]
+
+
+def test_the_warm_start_in_bf16_moves_weights_at_lr_1e6(embedded_run, tmp_path):  # noqa: F811
+    """The supervised warm start takes the same precision path (bf16 compute, fp32 weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from s3.train.warmstart import WarmstartConfig, warmstart
+
+    cfg = WarmstartConfig(model=embedded_run["model"], retriever=embedded_run["index"],
+                          train_file=embedded_run["train"], output_dir=str(tmp_path / "ws"), max_steps=2,
+                          learning_rate=LR, bf16=True, device="cpu", progress=False)  # fmt: skip
+    final = warmstart(cfg)
+    before = AutoModelForCausalLM.from_pretrained(embedded_run["model"]).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(str(final)).state_dict()
+    assert all(v.dtype == torch.float32 for v in after.values())
+    diffs = [(after[k] - before[k]).abs() for k in before]
+    mean = sum(float(d.sum()) for d in diffs) / sum(d.numel() for d in diffs)
+    assert 1e-7 < mean < 1e-5, mean  # two AdamW steps of 1e-6; bf16 weights would keep almost all in place
