@@ -43,6 +43,11 @@ if [[ "${DRY_RUN:-0}" == "1" ]]; then
 fi
 
 if [[ -n "${ACCELERATE_CONFIG:-}" ]]; then
+  if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    echo "train_s3.sh: no CUDA GPU is visible here, and ACCELERATE_CONFIG=$ACCELERATE_CONFIG launches on GPUs;" \
+      "DRY_RUN=1 checks this run without one" >&2
+    exit 2
+  fi
   launch=(accelerate launch --config_file "$ACCELERATE_CONFIG")
   if [[ -n "${NUM_PROCESSES:-}" ]]; then launch+=(--num_processes "$NUM_PROCESSES"); fi
   exec "${launch[@]}" -m s3 "${args[@]}"

@@ -369,6 +369,21 @@ def check_baseline_settings(cfg: Any) -> list[dict[str, Any]]:
     return recorded
 
 
+def _cache_note(cfg: Any) -> str:
+    from s3.reward import describe_genacc_settings, recorded_genacc_settings
+
+    path = cfg.reward.rag_cache
+    if not path:
+        return ""
+    if not Path(path).is_file():
+        return " (not there yet)"
+    recorded, unrecorded = recorded_genacc_settings(path)
+    parts = [f"GenAcc = {describe_genacc_settings(r)}" for r in recorded]
+    if unrecorded:
+        parts.append(f"{unrecorded} entries record no settings")
+    return f" ({'; '.join(parts)})"
+
+
 def plan_report(cfg: Any, plan: RunPlan) -> str:
     """The human-readable plan ``s3 train --dry-run`` prints."""
     from s3.reward import describe_genacc_settings, genacc_settings
@@ -404,6 +419,6 @@ def plan_report(cfg: Any, plan: RunPlan) -> str:
         expected = genacc_settings(cfg.generator, cfg.generator if cfg.reward.use_judge else None)
         lines.append(f"reward: {cfg.reward.kind}; GenAcc = {describe_genacc_settings(expected)}")
         if cfg.reward.kind != "acc" and cfg.reward.baseline == "rag_cache":
-            lines.append(f"baseline: naive-RAG cache {cfg.reward.rag_cache or '<unset>'}")
+            lines.append(f"baseline: naive-RAG cache {cfg.reward.rag_cache or '<unset>'}{_cache_note(cfg)}")
     lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(lines)

@@ -162,3 +162,18 @@ def test_a_gpu_run_on_a_machine_without_one_stops_before_loading_a_model(tmp_pat
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "vllm.enabled" in err and "--dry-run" in err
+
+
+def test_train_script_dry_runs_anywhere_and_refuses_a_gpu_launch_without_a_gpu():
+    import torch
+
+    script = ROOT / "scripts" / "train_s3.sh"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": sys.executable, "PRESET": "7b",
+           "ACCELERATE_CONFIG": str(ROOT / "configs" / "accelerate" / "zero3.yaml"), "NUM_PROCESSES": "8"}  # fmt: skip
+    dry = subprocess.run(["bash", str(script)], env={**env, "DRY_RUN": "1"}, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "8 rank(s) (--num-processes); engine DeepSpeed ZeRO-3" in dry.stdout
+    if torch.cuda.is_available():
+        return
+    run = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert run.returncode == 2 and "DRY_RUN=1" in run.stderr
