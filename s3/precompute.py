@@ -281,7 +281,7 @@ def process_chunk(
 ) -> list[dict[str, Any]]:
     """Answer and score one chunk whose documents are already retrieved; returns cache entries.
 
-    ``settings`` (:func:`s3.reward.genacc_settings` of the generator and judge configs) is recorded in
+    ``settings`` (:func:`s3.genacc_settings.genacc_settings` of the generator and judge configs) is recorded in
     every entry as ``genacc_settings``, so training can refuse a reward that scores otherwise.
     """
     from evaluation.metrics import score_answers
@@ -322,7 +322,7 @@ def _run_local(cfg, todo, cache_file, timings: Timings, progress) -> None:
 
         judge = LLMJudge(load_generator(cfg.judge))
     chunks = [todo[i : i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)]
-    from s3.reward import genacc_settings
+    from s3.genacc_settings import genacc_settings
 
     settings = genacc_settings(cfg.generator, cfg.judge)
 

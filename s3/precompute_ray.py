@@ -44,8 +44,8 @@ class _NaiveRagWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         from s3.data import QAExample
+        from s3.genacc_settings import genacc_settings
         from s3.precompute import Timings, process_chunk
-        from s3.reward import genacc_settings
 
         examples = [QAExample(**json.loads(row)) for row in batch["example"]]
         timings = Timings()

@@ -171,53 +171,6 @@ class RagCacheBaseline:
         return [self.scores.get(self.normalize(q)) for q in questions]
 
 
-#: the generator fields that change a GenAcc score (endpoints, concurrency and caching do not)
-GENACC_GENERATOR_FIELDS = ("kind", "model", "temperature", "top_p", "max_tokens", "stop")
-
-
-def genacc_settings(generator: Any, judge: Any | None) -> dict[str, Any]:
-    """What a GenAcc score depends on: the answering generator's settings and the judge's (``None``:
-    the answer-span check alone). Recorded with every naive-RAG cache entry by ``s3 precompute`` and
-    compared with the training reward's (the judge's own sampling is fixed by
-    :class:`~evaluation.judge.LLMJudge`, so only its kind and model count).
-
-    Args:
-        generator, judge: :class:`~generators.factory.GeneratorConfig` objects.
-    """
-    gen = {name: getattr(generator, name) for name in GENACC_GENERATOR_FIELDS}
-    gen["stop"] = list(gen["stop"])
-    return {
-        "generator": gen,
-        "judge": None if judge is None else {"kind": judge.kind, "model": judge.model},
-    }
-
-
-def describe_genacc_settings(settings: dict[str, Any]) -> str:
-    """One line for messages: ``generator openai 'M' (temperature 0.0, ...), judge openai 'J'``."""
-    g = settings.get("generator") or {}
-    judge = settings.get("judge")
-    name = f"{g.get('kind')} {g.get('model')!r}" if g.get("model") else str(g.get("kind"))
-    extra = ", ".join(f"{k} {g.get(k)}" for k in ("temperature", "top_p", "max_tokens") if k in g)
-    return f"generator {name} ({extra}), " + (
-        f"judge {judge.get('kind')} {judge.get('model')!r}" if judge else "no judge (answer-span check only)"
-    )
-
-
-def recorded_genacc_settings(path: str) -> tuple[list[dict[str, Any]], int]:
-    """The distinct GenAcc settings a naive-RAG cache records, and how many entries record none."""
-    from s3.precompute import load_rag_cache
-
-    seen: list[dict[str, Any]] = []
-    unrecorded = 0
-    for entry in load_rag_cache(path).values():
-        settings = entry.get("genacc_settings")
-        if settings is None:
-            unrecorded += 1
-        elif settings not in seen:
-            seen.append(settings)
-    return seen, unrecorded
-
-
 def _import_factory(spec: str) -> Callable[..., Any]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:

@@ -326,6 +326,21 @@ def check_devices(cfg: Any, plan: RunPlan) -> None:
         )
 
 
+def recorded_genacc_settings(path: str) -> tuple[list[dict[str, Any]], int]:
+    """The distinct GenAcc settings a naive-RAG cache records, and how many entries record none."""
+    from s3.precompute import load_rag_cache
+
+    seen: list[dict[str, Any]] = []
+    unrecorded = 0
+    for entry in load_rag_cache(path).values():
+        settings = entry.get("genacc_settings")
+        if settings is None:
+            unrecorded += 1
+        elif settings not in seen:
+            seen.append(settings)
+    return seen, unrecorded
+
+
 def check_baseline_settings(cfg: Any) -> list[dict[str, Any]]:
     """Refuse a naive-RAG cache whose GenAcc was computed otherwise than this run's reward.
 
@@ -335,7 +350,7 @@ def check_baseline_settings(cfg: Any) -> list[dict[str, Any]]:
         ConfigError: the cache records other generator or judge settings, naming the fields, unless
             ``reward.check_baseline_settings=false``.
     """
-    from s3.reward import describe_genacc_settings, genacc_settings, recorded_genacc_settings
+    from s3.genacc_settings import describe_genacc_settings, genacc_settings
 
     if cfg.protocol == "search-r1" or cfg.reward.kind == "acc" or cfg.reward.baseline != "rag_cache":
         return []
@@ -370,7 +385,7 @@ def check_baseline_settings(cfg: Any) -> list[dict[str, Any]]:
 
 
 def _cache_note(cfg: Any) -> str:
-    from s3.reward import describe_genacc_settings, recorded_genacc_settings
+    from s3.genacc_settings import describe_genacc_settings
 
     path = cfg.reward.rag_cache
     if not path:
@@ -386,7 +401,7 @@ def _cache_note(cfg: Any) -> str:
 
 def plan_report(cfg: Any, plan: RunPlan) -> str:
     """The human-readable plan ``s3 train --dry-run`` prints."""
-    from s3.reward import describe_genacc_settings, genacc_settings
+    from s3.genacc_settings import describe_genacc_settings, genacc_settings
 
     b, p, launch = plan.batch, plan.precision, plan.launch
     lines = [
