@@ -93,7 +93,7 @@ def launch_settings(
     """
     env = os.environ if env is None else env
     out = LaunchSettings()
-    path = accelerate_config or env.get("ACCELERATE_CONFIG_FILE") or None
+    path = accelerate_config
     if path:
         data = _read_accelerate_config(path)
         out.config_file = str(path)

@@ -177,3 +177,15 @@ def test_train_script_dry_runs_anywhere_and_refuses_a_gpu_launch_without_a_gpu()
         return
     run = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
     assert run.returncode == 2 and "DRY_RUN=1" in run.stderr
+
+
+def test_inside_an_accelerate_launch_the_engine_comes_from_its_environment():
+    """What `accelerate launch` exports to every process (no config file is read then)."""
+    env = {"WORLD_SIZE": "8", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3",
+           "ACCELERATE_MIXED_PRECISION": "bf16"}  # fmt: skip
+    launch = launch_settings(env=env)
+    assert (launch.world_size, launch.engine, launch.mixed_precision) == (8, "DeepSpeed ZeRO-3", "bf16")
+    assert make_plan(load_train_config(preset="7b"), launch).precision.load_dtype == "bfloat16"
+    ddp = launch_settings(env={"WORLD_SIZE": "4", "ACCELERATE_MIXED_PRECISION": "bf16"})
+    assert ddp.engine == "DDP"
+    assert make_plan(load_train_config(preset="7b"), ddp).precision.load_dtype == "float32"
