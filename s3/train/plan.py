@@ -326,6 +326,32 @@ def check_devices(cfg: Any, plan: RunPlan) -> None:
         )
 
 
+def check_generator_served(cfg: Any, timeout: float = 10.0) -> None:
+    """Ask each of the generator's endpoints which models it serves (``GET /models``) and refuse a
+    ``generator.model`` it does not serve, before any model loads (a wrong name is a 404 at the first
+    reward otherwise). An endpoint that does not answer is only logged: it may still be starting.
+
+    Raises:
+        ConfigError: naming ``generator.model`` and the models the endpoint serves.
+    """
+    import httpx
+
+    for url in generator_urls(cfg):
+        try:
+            resp = httpx.get(url.rstrip("/") + "/models", timeout=timeout)
+            resp.raise_for_status()
+            served = [m.get("id") for m in resp.json().get("data", [])]
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            log.warning("generator %s: could not list its models (%s); not checked", url, exc)
+            continue
+        if served and cfg.generator.model not in served:
+            raise ConfigError(
+                f"generator.model: {cfg.generator.model!r} is not served at {url} (it serves "
+                f"{', '.join(map(repr, served))}); set generator.model to the served name, or serve "
+                "that model (and precompute the naive-RAG cache with the same one)"
+            )
+
+
 def recorded_genacc_settings(path: str) -> tuple[list[dict[str, Any]], int]:
     """The distinct GenAcc settings a naive-RAG cache records, and how many entries record none."""
     from s3.precompute import load_rag_cache

@@ -362,15 +362,17 @@ def build_trainer(
 
     from generators.factory import load_generator
     from retrievers.factory import load_retriever
-    from s3.train.plan import check_devices, check_plan, make_plan, plan_report
+    from s3.train.plan import check_devices, check_generator_served, check_plan, make_plan, plan_report
 
     cfg.check()
     # everything that can be refused is refused here, before any model loads on any rank
     plan = make_plan(cfg)
     check_plan(cfg, plan)
     check_devices(cfg, plan)
+    if generator is None:
+        check_generator_served(cfg)
     for line in plan_report(cfg, plan).splitlines():
-        log.info("plan: %s", line)
+        (log.warning if line.startswith("note:") else log.info)("plan: %s", line)
     rows = load_rows(cfg.data.train_file, cfg.data.max_examples)
     retriever = retriever if retriever is not None else load_retriever(cfg.retriever)
     generator = generator if generator is not None else load_generator(cfg.generator)

@@ -189,3 +189,51 @@ def test_inside_an_accelerate_launch_the_engine_comes_from_its_environment():
     ddp = launch_settings(env={"WORLD_SIZE": "4", "ACCELERATE_MIXED_PRECISION": "bf16"})
     assert ddp.engine == "DDP"
     assert make_plan(load_train_config(preset="7b"), ddp).precision.load_dtype == "float32"
+
+
+def test_a_generator_model_the_endpoint_does_not_serve_is_refused_before_the_model_loads(tmp_path):
+    """Item 2: the served name and generator.model differ; the first reward would get a 404."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from s3.train.plan import check_generator_served
+    from s3.train.trainer import build_trainer
+
+    class Models(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = json.dumps({"data": [{"id": "Qwen/Qwen2.5-14B-Instruct"}]}).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        train = tmp_path / "train.jsonl"
+        train.write_text('{"question": "q", "golden_answers": ["a"]}\n')
+        base = [f"model={tmp_path / 'no-model-here'}", f"retriever={tmp_path}", f"data.train_file={train}",
+                "reward.baseline=none", "generator.kind=openai",
+                f"generator.base_url=http://127.0.0.1:{server.server_port}/v1"]  # fmt: skip
+        wrong = load_train_config(
+            preset="tiny", overrides=[*base, "generator.model=Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4"]
+        )
+        with pytest.raises(ConfigError, match="generator.model.*Qwen/Qwen2.5-14B-Instruct'"):
+            build_trainer(wrong)
+        check_generator_served(
+            load_train_config(preset="tiny", overrides=[*base, "generator.model=Qwen/Qwen2.5-14B-Instruct"])
+        )
+    finally:
+        server.shutdown()
+    # an endpoint that does not answer (yet) is not an error
+    check_generator_served(
+        load_train_config(
+            preset="tiny",
+            overrides=[*base[:-1], "generator.base_url=http://127.0.0.1:9/v1", "generator.model=m"],
+        ),
+        timeout=1.0,
+    )
