@@ -309,7 +309,7 @@ def check_devices(cfg: Any, plan: RunPlan) -> None:
     """
     import torch
 
-    if cfg.device == "cpu" or torch.cuda.is_available():
+    if torch.cuda.is_available():
         return
     hint = (
         "; `s3 train --dry-run` checks the config without a GPU, and --preset tiny (or device=cpu "
@@ -317,6 +317,8 @@ def check_devices(cfg: Any, plan: RunPlan) -> None:
     )
     if cfg.vllm.enabled:
         raise ConfigError(f"vllm.enabled: vLLM rollouts need a CUDA GPU and none is visible here{hint}")
+    if cfg.device == "cpu":
+        return
     if plan.launch.distributed_type in ("DEEPSPEED", "FSDP"):
         raise ConfigError(f"device: {plan.launch.engine} needs CUDA GPUs and none is visible here{hint}")
     if cfg.grpo.bf16:
