@@ -29,7 +29,7 @@ ACCELERATE_CONFIGS = sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_every_preset_plans_and_builds_its_trl_config_at_world_sizes_1_to_8(preset):
+def test_every_preset_plans_and_builds_its_trl_config_at_world_sizes_1_to_8(preset, capsys):
     from s3.train.trainer import grpo_args
 
     # device=cpu only so that transformers accepts bf16 on this machine when building GRPOConfig
@@ -42,6 +42,7 @@ def test_every_preset_plans_and_builds_its_trl_config_at_world_sizes_1_to_8(pres
         assert b.per_rank % b.micro_batch_size == 0 and b.micro_batch_size <= cfg.grpo.micro_batch_size
         assert 0 <= b.questions_per_step - cfg.grpo.questions_per_step < world
         assert f"{b.per_rank} a rank" in plan_report(cfg, plan)
+        assert main(["train", "--preset", preset, "--dry-run", "--num-processes", str(world)]) == 0
     # TRL checks its batch sizes against the processes it runs in (one here), so build it at world 1
     args = grpo_args(cfg, 1)
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps == (
