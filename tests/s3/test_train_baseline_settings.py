@@ -99,3 +99,29 @@ def test_the_readme_recipe_precomputes_with_the_judge_the_7b_reward_uses():
     recipe = _recipe()
     precompute = recipe[recipe.index("scripts/precompute.sh") : recipe.index("scripts/train_s3.sh")]
     assert "judge.kind=openai" in precompute and "judge.model=" in precompute
+
+
+def _recipe_overrides(recipe: str, start: str, end: str) -> list[str]:
+    """The key=value arguments of one recipe command (``$GEN`` expanded as the recipe sets it)."""
+    gen = re.search(r"^GEN=(\S+)", recipe, re.MULTILINE).group(1)
+    block = recipe[recipe.index(start) : recipe.index(end)]
+    words = [
+        w.replace("$GEN", gen)
+        for line in block.splitlines()
+        if not line.startswith("#")
+        for w in line.split()
+    ]
+    return [w for w in words if "=" in w and w.split("=")[0].islower() and "." in w.split("=")[0]]
+
+
+def test_the_readme_recipes_cache_passes_the_check_of_its_training_command():
+    """The recipe's precompute scores GenAcc exactly as its training reward does."""
+    from s3.config import load_config
+    from s3.genacc_settings import genacc_settings
+    from s3.precompute import PrecomputeConfig
+
+    recipe = _recipe()
+    pre = load_config(PrecomputeConfig, overrides=_recipe_overrides(recipe, "scripts/precompute.sh", "# 4."))
+    train = load_train_config(preset="7b", overrides=_recipe_overrides(recipe, "scripts/train_s3.sh", "# 5."))
+    assert pre.judge is not None
+    assert genacc_settings(pre.generator, pre.judge) == genacc_settings(train.generator, train.generator)
