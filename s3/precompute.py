@@ -180,7 +180,11 @@ def _write_atomic(path: Path, lines: list[str]) -> None:
 
 
 def load_examples(cfg: PrecomputeConfig) -> tuple[list[QAExample], int]:
-    """All questions of the config, validated and de-duplicated: (examples, duplicates dropped)."""
+    """All questions of the config, validated and de-duplicated within each split: (examples, dropped).
+
+    A question may appear in several splits (a test question equal to a training one stays in the
+    test file); the cache, keyed by question, computes it once.
+    """
     specs: list[tuple[str, str | None, str | None]] = [(s, None, None) for s in cfg.data]
     if cfg.task_dir:
         task = Path(cfg.task_dir)
@@ -193,7 +197,15 @@ def load_examples(cfg: PrecomputeConfig) -> tuple[list[QAExample], int]:
     for spec, source, split in specs:
         batch = load_qa(spec, source=source, split=split)
         examples.extend(batch[: cfg.limit] if cfg.limit else batch)
-    return deduplicate(examples)
+    by_split: dict[str, list[QAExample]] = defaultdict(list)
+    for ex in examples:
+        by_split[ex.split].append(ex)
+    dropped = 0
+    for split, group in by_split.items():
+        by_split[split], n = deduplicate(group)
+        dropped += n
+    kept = {id(ex) for group in by_split.values() for ex in group}
+    return [ex for ex in examples if id(ex) in kept], dropped
 
 
 def corpus_path(cfg: PrecomputeConfig) -> str | None:
@@ -381,10 +393,14 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
     t = time.perf_counter()
     done = _read_jsonl_tolerant(cache_file, repair=True)
     timings.add("io", t)
-    todo = [ex for ex in examples if ex.key not in done]
-    log.info("%d questions: %d cached, %d to compute", len(examples), len(examples) - len(todo), len(todo))
+    first: dict[str, QAExample] = {}
+    for ex in examples:  # a question in several splits is computed once
+        first.setdefault(ex.key, ex)
+    unique = list(first.values())
+    todo = [ex for ex in unique if ex.key not in done]
+    log.info("%d questions: %d cached, %d to compute", len(unique), len(unique) - len(todo), len(todo))
     if todo:
-        with tqdm(total=len(examples), initial=len(examples) - len(todo), desc="precompute",
+        with tqdm(total=len(unique), initial=len(unique) - len(todo), desc="precompute",
                   unit="q", disable=not cfg.progress) as progress:  # fmt: skip
             if cfg.backend == "ray":
                 from s3.precompute_ray import run_ray
@@ -400,7 +416,7 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
             f"{len(missing)} questions missing from {cache_file} after the run, e.g. {missing[0]!r}"
         )
     # canonical order: this run's questions in input order, then any older entries by key
-    keys = [ex.key for ex in examples]
+    keys = list(dict.fromkeys(ex.key for ex in examples))  # a question in several splits: once
     known = set(keys)
     keys += sorted(k for k in entries if k not in known)
     _write_atomic(cache_file, [_dump(entries[k]) for k in keys])
