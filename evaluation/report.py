@@ -5,7 +5,8 @@
 * :func:`markdown_table` renders the headline table (GenAcc per dataset with EM in parentheses,
   then the average) followed by a detail table with every metric: GenAcc, EM, F1, span check, judge,
   documents and input tokens given to the generator, turns and searches.
-* :func:`write_csv` writes the same rows in long form.
+* :func:`write_csv` writes the same rows in long form; :func:`write_wide_csv` one metric in the
+  paper's layout (a line per method, a column per dataset, the average).
 * :func:`plot_genacc` draws GenAcc per dataset per method; :func:`plot_training_curves` draws
   training metrics from the JSONL logs the trainer writes.
 * :func:`write_report` does all of it for one run folder.
@@ -92,12 +93,15 @@ def _fmt(value: Any, col: str) -> str:
     return f"{value:.1f}"
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> str:
+def markdown_table(
+    rows: Sequence[dict[str, Any]], title: str | None = None, notes: Sequence[str] = ()
+) -> str:
     """The headline table (GenAcc (EM) per dataset and the average) plus the full detail table.
 
     Args:
         rows: results rows (``method``, ``dataset``, ``n`` and the metric columns), without averages.
         title: an optional heading.
+        notes: lines printed under the headline table (e.g. how the run differs from the paper's).
 
     Returns:
         Markdown text.
@@ -122,6 +126,8 @@ def markdown_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> 
         a = avgs[m]
         cells.append(f"**{_fmt(a['genacc'], 'genacc')}** ({_fmt(a['em'], 'em')})")
         lines.append("| " + " | ".join(cells) + " |")
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
     lines += [
         "",
         "Every metric, per dataset and averaged over datasets (Docs and Input tok.: given to the "
@@ -155,6 +161,32 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
         for r in full:
             writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in writer.fieldnames})
     return path
+
+
+def write_wide_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, metric: str = "genacc") -> Path:
+    """One metric in the paper's layout: a line per method, a column per dataset, then the average."""
+    rows = [r for r in rows if r["dataset"] != AVERAGE]
+    datasets = _ordered([r["dataset"] for r in rows])
+    cell = {(r["method"], r["dataset"]): r.get(metric) for r in rows}
+    avgs = {r["method"]: r.get(metric) for r in average_rows(rows)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["method", *datasets, AVERAGE])
+        for m in _ordered([r["method"] for r in rows]):
+            values = [cell.get((m, d)) for d in datasets] + [avgs.get(m)]
+            writer.writerow([m, *("" if v is None else round(v, 4) for v in values)])
+    return path
+
+
+NOTES_FILE = "notes.json"
+
+
+def read_notes(run_dir: str | os.PathLike) -> list[str]:
+    """The notes an evaluation saved beside its results (``notes.json``), or none."""
+    path = Path(run_dir) / NOTES_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
 
 def _pyplot():
@@ -279,24 +311,34 @@ def write_report(
     out_dir: str | os.PathLike | None = None,
     training_logs: Sequence[str | os.PathLike] = (),
     title: str | None = None,
+    notes: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``table.md``, ``table.csv``, ``genacc.png`` (and ``training.png`` given logs) for a run.
+    """Write ``table.md``, ``table.csv`` (long form), ``table-genacc.csv`` and ``table-em.csv`` (the
+    paper's layout), ``genacc.png`` (and ``training.png`` given logs) for a run.
 
     Args:
         run_dir: an evaluation folder holding ``results.json``.
         out_dir: where to write (default: ``run_dir``).
         training_logs: JSONL training logs to plot.
         title: a heading for the Markdown table.
+        notes: lines under the headline table; saved as ``notes.json`` in ``run_dir`` (None: the saved
+            ones, if any).
 
     Returns:
         Name -> written path.
     """
     rows = load_results(run_dir)
+    if notes is None:
+        notes = read_notes(run_dir)
+    else:
+        (Path(run_dir) / NOTES_FILE).write_text(json.dumps(list(notes), indent=2) + "\n", encoding="utf-8")
     out = Path(out_dir or run_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table.md": out / "table.md"}
-    paths["table.md"].write_text(markdown_table(rows, title=title), encoding="utf-8")
+    paths["table.md"].write_text(markdown_table(rows, title=title, notes=notes), encoding="utf-8")
     paths["table.csv"] = write_csv(rows, out / "table.csv")
+    paths["table-genacc.csv"] = write_wide_csv(rows, out / "table-genacc.csv", "genacc")
+    paths["table-em.csv"] = write_wide_csv(rows, out / "table-em.csv", "em")
     paths["genacc.png"] = plot_genacc(rows, out / "genacc.png")
     if training_logs:
         paths["training.png"] = plot_training_curves(training_logs, out / "training.png")

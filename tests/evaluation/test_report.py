@@ -78,7 +78,14 @@ def test_write_report_from_a_run(tmp_path):
         )
     )
     paths = write_report(tmp_path, training_logs=[log])
-    assert set(paths) == {"table.md", "table.csv", "genacc.png", "training.png"}
+    assert set(paths) == {
+        "table.md",
+        "table.csv",
+        "table-genacc.csv",
+        "table-em.csv",
+        "genacc.png",
+        "training.png",
+    }
     for name in ("genacc.png", "training.png"):
         assert paths[name].read_bytes()[:8] == PNG_MAGIC
     with open(paths["table.csv"]) as fh:
