@@ -263,3 +263,59 @@ def test_generator_context_is_capped(tmp_path):
         progress=False,
     )  # fmt: skip
     assert rows[0]["docs"] == 20
+
+
+def test_judge_choice_is_reachable_from_the_config():
+    from evaluation.judge import LLMJudge, MultipleChoiceJudge
+    from generators.factory import GeneratorConfig
+    from s3.commands.evaluate import EvalConfig, build_judges
+    from s3.data import QAExample, format_options
+
+    options = {"A": "Heparin", "B": "Aspirin"}
+    mc = QAExample(
+        "0",
+        format_options("Which drug?", options),
+        ["B: Aspirin"],
+        "medqa",
+        "test",
+        meta={"options": options},
+    )
+    free = QAExample("0", "Who founded Zorbex?", ["Talen Morvik"], "nq", "test")
+    data = {"medqa": [mc], "nq": [free]}
+
+    # no judge LLM: the multiple-choice sets still get the option rules, the free-text sets nothing
+    judge, judges = build_judges(EvalConfig(), data, generator=None)
+    assert judge is None and list(judges) == ["medqa"]
+    assert type(judges["medqa"]) is MultipleChoiceJudge and judges["medqa"].generator is None
+
+    # a judge LLM: the multiple-choice judge for sets with options, the free-text judge otherwise
+    cfg = EvalConfig(judge=GeneratorConfig(kind="offline"))
+    judge, judges = build_judges(cfg, data, generator=None)
+    assert type(judges["medqa"]) is MultipleChoiceJudge and judges["medqa"].generator is not None
+    assert type(judges["nq"]) is LLMJudge and judge is judges["nq"]
+
+    # judge_style forces one kind; judge_same_as_generator reuses a served generator, not the offline one
+    cfg = EvalConfig(judge=GeneratorConfig(kind="offline"), judge_style="multiple-choice")
+    assert type(build_judges(cfg, data, generator=None)[1]["nq"]) is MultipleChoiceJudge
+    served = object()
+    cfg = EvalConfig(generator=GeneratorConfig(kind="openai", model="m"), judge_same_as_generator=True)
+    assert build_judges(cfg, data, generator=served)[1]["nq"].generator is served
+    cfg = EvalConfig(judge_same_as_generator=True)  # the offline reader cannot judge
+    assert build_judges(cfg, data, generator=object())[0] is None
+
+
+def test_offline_reader_answers_multiple_choice_by_option():
+    from generators.offline import ExtractiveReader, split_options
+    from s3.data import format_options
+
+    question = format_options(
+        "Which drug inhibits platelet cyclooxygenase?", {"A": "Heparin", "B": "Aspirin"}
+    )
+    assert split_options(question) == (
+        "Which drug inhibits platelet cyclooxygenase?",
+        {"A": "Heparin", "B": "Aspirin"},
+    )
+    reader = ExtractiveReader()
+    passages = ["Heparin is an anticoagulant.", "Aspirin inhibits cyclooxygenase in platelets."]
+    assert reader.read(question, passages).answer == "B. Aspirin"
+    assert reader.read(question, ["Heparin is an anticoagulant."]).answer == "unknown"
