@@ -333,7 +333,10 @@ def load_hf_dataset(name: str, config: str | None = None, split: str | None = No
             try:
                 available = datasets.get_dataset_split_names(name, config)
             except Exception as exc:  # hub or network errors come in many types
-                raise DataError(f"{label}: cannot list its splits ({type(exc).__name__}: {exc})") from None
+                raise DataError(
+                    f"{label}: cannot list its splits ({type(exc).__name__}: {exc}); without hub access, "
+                    "download the files elsewhere and give the local JSONL files"
+                ) from None
             split = first_available_split(available, label)
         ds = datasets.load_dataset(name, config, split=split)
     where_name = f"{label}:{split}"
@@ -421,7 +424,9 @@ def read_mirage_benchmark(path: str | Path, sets: Iterable[str] | None = None) -
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
+        raise DataError(
+            f"{path}: no such file (MIRAGE's benchmark.json is in github.com/Teddy-XiongGZ/MIRAGE)"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
