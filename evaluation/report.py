@@ -118,6 +118,9 @@ def markdown_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> 
         cells = [m]
         for d in datasets:
             r = cell.get((m, d))
+            if r is not None and r.get("skipped"):
+                cells.append(f"skipped: {r['skipped']}")
+                continue
             cells.append("–" if r is None else f"{_fmt(r['genacc'], 'genacc')} ({_fmt(r['em'], 'em')})")
         a = avgs[m]
         cells.append(f"**{_fmt(a['genacc'], 'genacc')}** ({_fmt(a['em'], 'em')})")

@@ -69,7 +69,9 @@ class EvalConfig:
     reasoner: GeneratorConfig | None = field(None, help="the LLM of IRCoT, Search-o1 and query rewriting")
     reasoner_max_tokens: int = field(256, help="tokens per reasoner call")
     episode_preset: str | None = field(
-        None, help="episode rules of s3 searchers; null = saved in the checkpoint"
+        None,
+        help="rules of s3 searchers: a training preset (tiny, 7b: protocol, episode rules, budgets) or an "
+        "episode preset (8-3-3, ...); null = those saved in the checkpoint",
     )
     searcher_backend: str = field(
         "transformers", help="policy backend of searchers: transformers | vllm | openai"
@@ -177,11 +179,13 @@ def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
         protocol_from_config(config.protocol, config.protocol_options, where="r1_protocol_options")
     else:
         from s3.presets import DEFAULT_PRESET, episode_preset
-        from s3.searcher import SearcherConfig
+        from s3.searcher import SearcherConfig, warn_mismatch
 
-        config = load_searcher_config(checkpoint) or SearcherConfig(episode=episode_preset(DEFAULT_PRESET))
+        saved = load_searcher_config(checkpoint)
+        config = saved or SearcherConfig(episode=episode_preset(DEFAULT_PRESET))
         if cfg.episode_preset:
-            config.episode = episode_preset(cfg.episode_preset)
+            warn_mismatch(checkpoint, saved, cfg.episode_preset)
+            config.apply_preset(cfg.episode_preset)
         config.batch_size = cfg.searcher_batch_size
     # evaluation decodes greedily whatever the checkpoint was trained with
     config.rollout = dataclasses.replace(
@@ -299,7 +303,11 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", choices=sorted(EVAL_PRESETS), help="named settings (embedded, 8-3-3)")
+    p.add_argument(
+        "--preset",
+        help="named settings: embedded (the embedded task) or 8-3-3 (the paper's setting), or any searcher "
+        "preset (tiny, 7b, 5-3-4, ...: the rules s3 searchers run with; default: the checkpoint's own)",
+    )
     p.add_argument("--config", help="YAML file of EvalConfig fields")
     p.add_argument("--methods", help="comma-separated method specs, e.g. naive-rag,oracle,s3:runs/ckpt")
     p.add_argument("--task-dir", help="embedded-task folder (built if missing)")
@@ -324,11 +332,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def eval_preset(name: str) -> dict[str, Any]:
+    """The partial config of ``--preset NAME``: an evaluation preset, else a searcher preset's rules."""
+    if name in EVAL_PRESETS:
+        return dict(EVAL_PRESETS[name])
+    from s3.presets import preset_names, searcher_settings
+
+    try:
+        searcher_settings(name)
+    except ValueError:
+        raise ValueError(
+            f"--preset: unknown preset {name!r}; known: {', '.join([*EVAL_PRESETS, *preset_names()])}"
+        ) from None
+    return {"episode_preset": name}
+
+
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """Defaults < preset < --config < flags < key=value overrides."""
     from s3.config import load_config
 
-    preset = dict(EVAL_PRESETS[args.preset]) if args.preset else {}
+    preset = eval_preset(args.preset) if args.preset else {}
     flags: list[str] = []
     for name in ("task_dir", "retriever", "limit", "output", "seed"):
         value = getattr(args, name)
@@ -337,7 +360,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     for item in args.dataset:
         name, sep, spec = item.partition("=")
         if not sep or not name or not spec:
-            raise SystemExit(f"--dataset expects NAME=QA_FILE, got {item!r}")
+            raise ValueError(f"--dataset expects NAME=QA_FILE, got {item!r}")
         flags.append(f"datasets.{name}={spec}")
     if args.reasoner:
         flags += ["reasoner.kind=transformers", f"reasoner.model={args.reasoner}"]
