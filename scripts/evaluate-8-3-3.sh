@@ -3,8 +3,9 @@
 # selected per search, 3 searches; naive RAG and the multi-turn baselines retrieve 3 per query) with
 # one frozen generator, then write the table (Markdown, CSV) and plots. Resumes if rerun.
 #
-# The embedded task on a CPU (BM25 and the offline generator; nothing to download):
-#   CKPT=runs/demo/searcher bash scripts/evaluate-8-3-3.sh
+# The demo's searcher on the embedded task on a CPU (BM25 and the offline generator; nothing to
+# download; run `s3 demo` first):
+#   CKPT=runs/demo/train/final TASK_DIR=runs/demo/task bash scripts/evaluate-8-3-3.sh
 # Real test sets, a /retrieve server and a vLLM-served generator (see scripts/serve_generator.sh):
 #   CKPT=runs/s3-7b/checkpoint-20 RETRIEVER=http://127.0.0.1:3000/retrieve \
 #   DATASETS="nq=data/nq/test.jsonl hotpotqa=data/hotpotqa/test.jsonl" \
