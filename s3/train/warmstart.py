@@ -260,11 +260,14 @@ def gold_turns(row: dict[str, Any], retriever: Any, episode_cfg: EpisodeConfig) 
         return doc.id in keys or doc.title.strip().lower() in keys
 
     window = (row_initial_docs(row) or [])[: episode_cfg.initial_k]
-    seen: set[str] = set()
+    seen: set[str] = set()  # gold titles selected or searched for
+    picked: set[str] = set()  # ids of gold passages selected (not selected twice)
     turns: list[str] = []
     searches = 0
     while True:
-        selected = _select(window, {d.id for d in window if is_gold(d)}, episode_cfg.select_cap)
+        new = {d.id for d in window if is_gold(d) and d.id not in picked}
+        selected = _select(window, new, episode_cfg.select_cap)
+        picked.update(new)
         seen.update(d.title.strip().lower() for d in window if is_gold(d))
         todo = [t for t in titles if t.lower() not in seen]
         can_search = searches < episode_cfg.max_turns and len(turns) + 1 < episode_cfg.max_generations
