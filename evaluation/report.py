@@ -179,10 +179,22 @@ def plot_genacc(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: 
     cell = {(r["method"], r["dataset"]): r for r in list(rows) + average_rows(rows)}
     width = 0.8 / max(1, len(methods))
     fig, ax = plt.subplots(figsize=(max(7.0, 0.45 * len(groups) * max(1, len(methods)) + 4), 4.5))
+    colours = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")  # one distinct colour a method
     for i, m in enumerate(methods):
         xs = [g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))]
         ys = [(cell.get((m, d)) or {}).get("genacc") or 0.0 for d in groups]
-        ax.bar(xs, ys, width=width, label=m)
+        bars = ax.bar(
+            xs, ys, width=width, label=m, color=colours(i % colours.N), edgecolor="black", linewidth=0.4
+        )
+        labels = [
+            "skipped" if (cell.get((m, d)) or {}).get("skipped") else f"{y:.1f}" for d, y in zip(groups, ys)
+        ]
+        ax.bar_label(bars, labels=labels, fontsize=6, rotation=90, padding=2)  # zero bars get a value too
+    for g, d in enumerate(groups):  # naive RAG: the line the searchers are to beat
+        rag = (cell.get(("naive-rag", d)) or {}).get("genacc")
+        if rag is not None:
+            ax.hlines(rag, g - 0.45, g + 0.45, colors="black", linestyles="--", linewidth=1,
+                      label="naive RAG" if g == 0 else None)  # fmt: skip
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
     ax.set_ylabel("GenAcc (%)")
@@ -237,7 +249,12 @@ def plot_training_curves(
         The PNG path. Raises ``ValueError`` when no requested metric appears in any log.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     series = {str(p): read_training_log(p) for p in logs}
+    short = {name: Path(name).parent.name or name for name in series}
+    # runs are named by their folder; two runs with the same folder name get their whole path
+    labels = {n: (s if list(short.values()).count(s) == 1 else n) for n, s in short.items()}
     present: list[str] = []
     for recs in series.values():
         for rec in recs:
@@ -262,13 +279,15 @@ def plot_training_curves(
         for name, recs in series.items():
             pts = [(r["step"], r[key]) for r in recs if isinstance(r.get(key), (int, float))]
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=Path(name).parent.name or name)
+                ax.plot(
+                    [p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=labels[name]
+                )
         ax.set_title(key)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # optimizer steps are whole numbers
     for ax in list(axes.flat)[len(chosen) :]:
         ax.axis("off")
-    if len(series) > 1:
-        axes.flat[0].legend(fontsize="small")
+    axes.flat[0].legend(fontsize="small")  # every run is named, one run included
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         overrides = mode + overrides
     cfg = load_train_config(args.config, overrides, args.preset)
     cfg.check()
+    from s3.errors import check_model_source
+
+    check_model_source(cfg.model, "model")
     from s3.train.trainer import train
 
     summary = train(cfg)

@@ -51,5 +51,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = load_config(WarmstartConfig, args.config, list(args.overrides), preset=preset)
     cfg.check()
+    from s3.errors import check_model_source
+
+    check_model_source(cfg.model, "model")
     print(warmstart(cfg))
     return 0

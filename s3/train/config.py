@@ -184,9 +184,6 @@ class TrainConfig:
         """Cross-field checks that need the values the user gave (called before training)."""
         if not self.model:
             raise ConfigError("model: set the searcher model (a folder or hub id), e.g. model=runs/tiny")
-        from s3.errors import check_model_source
-
-        check_model_source(self.model, "model")
         if not self.retriever:
             raise ConfigError("retriever: set a retriever spec, e.g. retriever=runs/precompute/index")
         if not self.data.train_file:

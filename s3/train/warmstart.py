@@ -113,9 +113,6 @@ class WarmstartConfig:
         for name in ("model",) if self.source == "none" else ("model", "retriever", "train_file"):
             if not getattr(self, name):
                 raise ConfigError(f"{name}: required (see `s3 warmstart --help-config`)")
-        from s3.errors import check_model_source
-
-        check_model_source(self.model, "model")
         if self.source == "teacher":
             self.teacher.check()
         for name in ("skip_search_rate", "select_noise_rate", "answer_noise_rate"):
