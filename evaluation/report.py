@@ -170,7 +170,19 @@ def _pyplot():
 
 
 def plot_genacc(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "GenAcc") -> Path:
-    """A grouped bar chart: GenAcc per dataset (groups, plus the average), one bar per method."""
+    """A grouped bar chart: GenAcc per dataset (groups, plus the average), one bar per method, each
+    with its value, and the naive-RAG score as a dashed line across each group."""
+    plt = _pyplot()
+    fig = genacc_figure(rows, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def genacc_figure(rows: Sequence[dict[str, Any]], title: str = "GenAcc") -> Any:
+    """The matplotlib figure of :func:`plot_genacc` (the caller saves and closes it)."""
     plt = _pyplot()
     rows = [r for r in rows if r["dataset"] != AVERAGE]
     datasets = _ordered([r["dataset"] for r in rows])
@@ -202,11 +214,7 @@ def plot_genacc(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: 
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def read_training_log(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -249,6 +257,17 @@ def plot_training_curves(
         The PNG path. Raises ``ValueError`` when no requested metric appears in any log.
     """
     plt = _pyplot()
+    fig = training_figure(logs, keys)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def training_figure(logs: Sequence[str | os.PathLike], keys: Sequence[str] | None = None) -> Any:
+    """The matplotlib figure of :func:`plot_training_curves` (the caller saves and closes it)."""
+    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
     series = {str(p): read_training_log(p) for p in logs}
@@ -289,11 +308,7 @@ def plot_training_curves(
         ax.axis("off")
     axes.flat[0].legend(fontsize="small")  # every run is named, one run included
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_report(
