@@ -29,6 +29,7 @@ COMMANDS = (
     "search",
     "datasheet",
     "precompute",
+    "tiny_model",
     "warmstart",
     "train",
     "evaluate",

@@ -1,6 +1,7 @@
 """A new user's path, end to end through the CLI, on data made here (no embedded-task files).
 
-A wiki-format corpus and two FlashRAG QA files whose names say nothing about their split: index,
+A wiki-format corpus and two FlashRAG QA files whose names say nothing about their split: a tiny
+searcher with a tokenizer trained on them, index,
 precompute with the splits named, warm start from a teacher (a chat endpoint on 127.0.0.1, kept by
 rejection sampling), train two GRPO steps under the same preset, evaluate with the default methods
 (the oracle row is skipped, saying why: the data names no supporting documents), search with the
@@ -27,14 +28,11 @@ def test_new_user_path_end_to_end(tmp_path, capsys):
     import torch
 
     torch.set_num_threads(1)
-    from retrievers.corpus import read_corpus
-    from s3.tiny_model import build_tiny_model
-
     world = make_world(tmp_path / "data")
     data = tmp_path / "data"
-    texts = [f"{d.title}\n{d.text}" for d in read_corpus(data / "corpus.jsonl")] + world["questions"]
-    model = build_tiny_model(tmp_path / "tiny", texts=texts, vocab_size=400, seed=0)
-
+    model = tmp_path / "tiny"
+    _run(["tiny-model", "--corpus", str(data / "corpus.jsonl"), "--data", str(data / "questions_a.jsonl"),
+          "--data", str(data / "questions_b.jsonl"), "--output", str(model), "--vocab-size", "400"])  # fmt: skip
     _run(["index", "--corpus", str(data / "corpus.jsonl"), "--output", str(tmp_path / "idx")])
     pre = tmp_path / "pre"
     _run(["precompute", "--data", f"train={data / 'questions_a.jsonl'}", "--data",
