@@ -314,7 +314,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--dataset", action="append", default=[], metavar="NAME=QA_FILE", help="a test set (repeatable)"
     )
-    p.add_argument("--retriever", help="index folder or /retrieve URL (default: BM25 over the corpus)")
+    p.add_argument(
+        "--retriever", "--index", dest="retriever",
+        help="index folder or /retrieve URL, as in every command (default: BM25 over the corpus)",
+    )  # fmt: skip
     p.add_argument(
         "--reasoner", help="local model folder of the reasoning LLM (IRCoT, Search-o1, query rewriting)"
     )
@@ -342,7 +345,7 @@ def eval_preset(name: str) -> dict[str, Any]:
         searcher_settings(name)
     except ValueError:
         raise ValueError(
-            f"--preset: unknown preset {name!r}; known: {', '.join([*EVAL_PRESETS, *preset_names()])}"
+            f"--preset: unknown preset {name!r}; known: {', '.join(dict.fromkeys([*EVAL_PRESETS, *preset_names()]))}"
         ) from None
     return {"episode_preset": name}
 

@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", help="split of every --data that names none (train, val, test, ...)")
     p.add_argument("--corpus", help="corpus JSONL (BM25 is built from it)")
-    p.add_argument("--index", help="saved BM25 index folder")
+    p.add_argument(
+        "--index", "--retriever", dest="index", help="index folder (BM25, dense, Lucene) or /retrieve URL"
+    )
     p.add_argument("--output", help="output folder")
     p.add_argument("--backend", choices=["local", "ray"], help="local threads (default) or Ray Data")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -32,7 +32,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--model", required=True, help="searcher checkpoint folder or hub id (tokenizer for --backend openai)"
     )
-    p.add_argument("--index", required=True, help="index folder or /retrieve URL")
+    p.add_argument(
+        "--index", "--retriever", dest="index", required=True, help="index folder or /retrieve URL"
+    )
     p.add_argument(
         "--preset",
         default=None,

@@ -64,7 +64,7 @@ def test_new_user_path_end_to_end(tmp_path, capsys):
     assert (tmp_path / "train" / "final" / "s3_searcher.json").is_file()
 
     capsys.readouterr()
-    _run(["evaluate", "--dataset", f"mine={pre / 'test.jsonl'}", "--retriever", str(tmp_path / "idx"),
+    _run(["evaluate", "--dataset", f"mine={pre / 'test.jsonl'}", "--index", str(tmp_path / "idx"),
           "--output", str(tmp_path / "eval"), "progress=false"])  # fmt: skip
     table = capsys.readouterr().out
     assert "| naive-rag |" in table

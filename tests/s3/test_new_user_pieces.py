@@ -110,3 +110,89 @@ def test_parquet_id_column_is_kept(tmp_path):
     (ex,) = read_searchr1_parquet(path)
     assert ex.id == "hotpot-17" and "id" not in ex.meta
     assert json.dumps(ex.to_dict())
+
+
+def test_the_guard_runs_in_training_and_a_mismatched_warm_start_is_reported(tmp_path, caplog):
+    from transformers import TrainerState
+
+    from s3.searcher import save_searcher_config
+    from s3.train.config import load_train_config
+    from s3.train.trainer import _callbacks, warn_if_untaught
+
+    save_searcher_config(SearcherConfig(), tmp_path)  # warm-started under the default rules
+    cfg = load_train_config(preset="tiny", overrides=[f"model={tmp_path}", "logging.signal_guard_steps=2"])
+    with caplog.at_level(logging.WARNING):
+        warn_if_untaught(cfg)
+    assert "s3 warmstart --preset tiny" in caplog.text and "protocol s3 vs s3-brief" in caplog.text
+    (guard,) = [c for c in _callbacks(cfg) if type(c).__name__ == "SignalGuardCallback"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        for step in (1, 2):
+            guard.on_log(None, TrainerState(global_step=step), None, logs={"frac_reward_zero_std": 1.0})
+    assert "no learning signal" in caplog.text and "at step 2" in caplog.text
+
+
+def test_evaluate_takes_any_preset_name():
+    import pytest
+
+    from s3.commands.evaluate import eval_preset
+
+    assert eval_preset("tiny") == {"episode_preset": "tiny"}
+    assert eval_preset("embedded")["task_dir"]
+    with pytest.raises(
+        ValueError, match="known: embedded, 8-3-3, 7b, tiny, search-r1, search-r1-tiny, 5-3-3,"
+    ):
+        eval_preset("tiniest")
+
+
+def test_precompute_without_a_training_split_says_how_to_name_one(tmp_path, caplog):
+    from s3.precompute import PrecomputeConfig, run_precompute
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        json.dumps({"id": "1", "contents": '"Zorbex"\nZorbex was founded by Talen Morvik.'}) + "\n"
+    )
+    qa = tmp_path / "questions.jsonl"
+    qa.write_text(json.dumps({"question": "Who founded Zorbex?", "golden_answers": ["Talen Morvik"]}) + "\n")
+    with caplog.at_level(logging.WARNING):
+        summary = run_precompute(
+            PrecomputeConfig(
+                output_dir=str(tmp_path / "pre"), data=[str(qa)], corpus=str(corpus), progress=False
+            )
+        )
+    assert summary["files"] == {"test.jsonl": 1}
+    assert "guessed 'test'" in caplog.text and "train.jsonl is not written" in caplog.text
+
+
+def test_a_local_model_teacher_writes_scored_episodes(tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from generators.offline import ExtractiveReader
+    from s3.protocol import protocol_from_config
+    from s3.rollout import RolloutConfig
+    from s3.train.teacher import TeacherConfig, load_teacher, teacher_script
+
+    docs = [
+        Doc("1", "Zorbex", "Zorbex was founded by Talen Morvik."),
+        Doc("2", "Plinth", "Plinth was founded by Mira."),
+    ]
+    retriever = BM25Retriever.build(docs, tmp_path / "idx")
+    rows = [
+        {"question": "Who founded Zorbex?", "golden_answers": ["Talen Morvik"], "rag_genacc": 0,
+         "initial_docs": [docs[1].to_dict()]},
+        {"question": "Who founded Plinth?", "golden_answers": ["Mira"], "rag_genacc": 1,
+         "initial_docs": [docs[1].to_dict()]},
+    ]  # fmt: skip
+    cfg = TeacherConfig(
+        kind="transformers", model=str(tiny_model_dir), samples=2, max_new_tokens=8, device="cpu"
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    teacher = load_teacher(cfg, tokenizer)
+    episode = EpisodeConfig(docs_per_search=1, select_cap=1, max_turns=1, initial_k=1)
+    script, stats = teacher_script(
+        rows, teacher, retriever, tokenizer, protocol_from_config("s3-brief", {}), episode,
+        RolloutConfig.greedy(max_new_tokens_per_turn=24), ExtractiveReader(), cfg,
+    )  # fmt: skip
+    assert stats["episodes"] == 4 and stats["questions"] == 2
+    # naive RAG already answers Plinth: no episode can gain beyond it, so it is never kept
+    assert "Who founded Plinth?" not in script and stats["kept_questions"] == len(script)
