@@ -233,13 +233,13 @@ class Searcher:
 
         path = str(path_or_hub_id)
         if config is None:
-            config = load_searcher_config(path)
+            saved = config = load_searcher_config(path)
             if config is None or (
                 mode is not None and config.protocol != SearcherConfig.for_mode(mode).protocol
             ):
                 config = SearcherConfig.for_mode(mode or "s3")
             if preset is not None:
-                warn_mismatch(path, config, preset)
+                warn_mismatch(path, saved, preset)
                 config.apply_preset(preset)
         if backend in ("transformers", "hf"):
             backend_kwargs.setdefault("device", device)
@@ -309,20 +309,16 @@ def warn_mismatch(checkpoint: str, saved: SearcherConfig | None, preset: str) ->
     """Log a warning when a checkpoint's saved rules differ from those of ``preset`` (one line)."""
     if saved is None:
         return
-    wanted = SearcherConfig().apply_preset(preset)
-    diff = saved.mismatch(wanted.protocol if wanted.preset in _training_preset_names() else saved.protocol,
-                          wanted.episode)  # fmt: skip
+    from s3.presets import searcher_settings
+
+    settings = searcher_settings(preset)  # an episode preset keeps the checkpoint's protocol
+    episode = from_dict(EpisodeConfig, settings["episode"], where=f"preset {preset}")
+    diff = saved.mismatch(settings.get("protocol", saved.protocol), episode)
     if diff:
         log.warning(
             "%s was trained with %s but preset %s differs (%s); the preset's rules are used",
             checkpoint, f"preset {saved.preset}" if saved.preset else "other rules", preset, "; ".join(diff),
         )  # fmt: skip
-
-
-def _training_preset_names() -> list[str]:
-    from s3.presets import training_presets
-
-    return list(training_presets())
 
 
 def load_searcher_config(path_or_hub_id: str) -> SearcherConfig | None:
