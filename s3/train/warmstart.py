@@ -8,7 +8,7 @@ Where they come from is ``source``:
   when the answer's document is missing, and stops.
 * ``gold``: on data that names its supporting passages (HotpotQA-style ``supporting_facts``,
   ``supporting_doc_ids`` or ``gt_docs``): select the gold passages seen, search for a missing one by
-  its title, stop (:func:`gold_turns`).
+  its title, stop (:mod:`s3.train.gold`).
 * ``teacher``: a teacher model (a chat endpoint or a local model) plays the searcher; its episodes
   that gain beyond naive RAG are kept (rejection sampling, :mod:`s3.train.teacher`).
 * ``none``: no demonstrations: the model is saved as it is, with the preset's rules, to start GRPO
@@ -48,6 +48,7 @@ from s3.config import ConfigError, field, save_config
 from s3.episode import EpisodeConfig
 from s3.protocol import PROTOCOL_OPTIONS_HELP
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
+from s3.train.gold import gold_keys, gold_turns
 from s3.train.teacher import TeacherConfig
 
 SOURCES = ("auto", "scripted", "gold", "teacher", "none")
@@ -209,74 +210,6 @@ def warmstart_preset(name: str) -> dict[str, Any]:
     return out
 
 
-def gold_keys(row: dict[str, Any]) -> tuple[set[str], list[str]]:
-    """The gold passages a row names: (ids and lower-cased titles to match, titles to search for).
-
-    Reads ``supporting_doc_ids`` / ``gt_docs`` (ids, or dicts with ``id``/``title``) and HotpotQA-style
-    ``supporting_facts`` (``[[title, sentence], ...]`` or titles), from the row or its ``meta``.
-    """
-    keys: set[str] = set()
-    titles: list[str] = []
-    meta = row.get("meta") or {}
-    for name in ("supporting_doc_ids", "gt_docs", "supporting_facts"):
-        value = row.get(name, meta.get(name))
-        for item in value or []:
-            if isinstance(item, dict):
-                if item.get("id") is not None:
-                    keys.add(str(item["id"]))
-                title = item.get("title")
-            elif isinstance(item, (list, tuple)) and item:
-                title = str(item[0])
-            else:
-                title = str(item) if name == "supporting_facts" else None
-                if name != "supporting_facts":
-                    keys.add(str(item))
-            if title and title.strip().lower() not in keys:
-                keys.add(title.strip().lower())
-                titles.append(title.strip())
-    return keys, titles
-
-
-def gold_turns(row: dict[str, Any], retriever: Any, episode_cfg: EpisodeConfig) -> list[str]:
-    """The turn texts of a searcher that knows the row's gold passages: it selects the gold passages
-    of each window, searches for a gold passage it has not seen by its title, and stops.
-
-    Raises:
-        ConfigError: the row names no supporting passages.
-    """
-    from s3.train.trainer import row_initial_docs
-
-    keys, titles = gold_keys(row)
-    if not keys:
-        raise ConfigError(
-            f"question {row.get('id', row['question'])!r} names no supporting passages (supporting_facts, "
-            "supporting_doc_ids or gt_docs): use source=teacher or source=none"
-        )
-
-    def is_gold(doc: Any) -> bool:
-        return doc.id in keys or doc.title.strip().lower() in keys
-
-    window = (row_initial_docs(row) or [])[: episode_cfg.initial_k]
-    seen: set[str] = set()  # gold titles selected or searched for
-    picked: set[str] = set()  # ids of gold passages selected (not selected twice)
-    turns: list[str] = []
-    searches = 0
-    while True:
-        new = {d.id for d in window if is_gold(d) and d.id not in picked}
-        selected = _select(window, new, episode_cfg.select_cap)
-        picked.update(new)
-        seen.update(d.title.strip().lower() for d in window if is_gold(d))
-        todo = [t for t in titles if t.lower() not in seen]
-        can_search = searches < episode_cfg.max_turns and len(turns) + 1 < episode_cfg.max_generations
-        if not todo or not can_search:
-            turns.append(_turn(selected, True))
-            return turns
-        turns.append(_turn(selected, False, todo[0]))
-        seen.add(todo[0].lower())  # searched once, found or not
-        window = retriever.search([todo[0]], episode_cfg.docs_per_search)[0]
-        searches += 1
-
-
 def resolve_source(source: str, rows: Sequence[dict[str, Any]]) -> str:
     """``auto`` -> ``scripted`` (rows with the embedded task's ground truth) or ``gold`` (rows naming
     supporting passages); other sources are returned as given.
@@ -380,7 +313,15 @@ def demonstration_dataset(trajs: Sequence[Trajectory]) -> Any:
 
 
 def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
-    """Build the demonstrations and fine-tune ``cfg.model`` on them; returns ``output_dir/final``."""
+    """Build the demonstrations and fine-tune ``cfg.model`` on them; returns ``output_dir/final``.
+
+    ``output_dir`` also gets ``warmstart_config.yaml`` and, for ``source=teacher``, ``teacher.json``
+    (episodes sampled, episodes that gained beyond RAG, questions with a demonstration). The final
+    folder's ``s3_searcher.json`` records the protocol, episode rules, token budgets and preset.
+
+    Raises:
+        ConfigError: no source fits the data (``auto``), or the teacher never gained beyond RAG.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer

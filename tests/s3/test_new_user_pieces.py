@@ -17,8 +17,9 @@ from s3.episode import EpisodeConfig
 from s3.precompute import data_split
 from s3.presets import searcher_settings
 from s3.searcher import SearcherConfig, warn_mismatch
+from s3.train.gold import gold_turns
 from s3.train.guard import SignalGuard
-from s3.train.warmstart import gold_turns, resolve_source, warmstart_preset
+from s3.train.warmstart import resolve_source, warmstart_preset
 
 
 def test_a_training_preset_fixes_the_same_rules_for_every_command(capsys):
