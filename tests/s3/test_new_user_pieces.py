@@ -197,3 +197,18 @@ def test_a_local_model_teacher_writes_scored_episodes(tmp_path, tiny_model_dir):
     assert stats["episodes"] == 4 and stats["questions"] == 2
     # naive RAG already answers Plinth: no episode can gain beyond it, so it is never kept
     assert "Who founded Plinth?" not in script and stats["kept_questions"] == len(script)
+
+
+def test_warm_start_source_none_keeps_the_model_and_records_the_preset(tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "ws"
+    code = main(
+        ["warmstart", "--preset", "tiny", "source=none", f"model={tiny_model_dir}", f"output_dir={out}"]
+    )
+    assert code == 0 and capsys.readouterr().out.strip().endswith(str(out / "final"))
+    saved = json.loads((out / "final" / "s3_searcher.json").read_text())
+    assert (saved["preset"], saved["protocol"], saved["rollout"]["max_new_tokens_per_turn"]) == (
+        "tiny",
+        "s3-brief",
+        24,
+    )
+    assert (out / "final" / "config.json").is_file() and (out / "final" / "tokenizer.json").is_file()
