@@ -118,6 +118,10 @@ class ContextMethod(ABC):
         """The settings that determine this method's output (saved beside the results)."""
         return {"name": self.name, "class": type(self).__name__}
 
+    def unavailable(self, examples: Sequence[Example]) -> str | None:
+        """Why this method cannot run on ``examples`` (the table says so and the run goes on), or None."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models, servers, indexes."""
 

@@ -122,6 +122,9 @@ def markdown_table(
         cells = [m]
         for d in datasets:
             r = cell.get((m, d))
+            if r is not None and r.get("skipped"):
+                cells.append(f"skipped: {r['skipped']}")
+                continue
             cells.append("–" if r is None else f"{_fmt(r['genacc'], 'genacc')} ({_fmt(r['em'], 'em')})")
         a = avgs[m]
         cells.append(f"**{_fmt(a['genacc'], 'genacc')}** ({_fmt(a['em'], 'em')})")
@@ -199,7 +202,19 @@ def _pyplot():
 
 
 def plot_genacc(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "GenAcc") -> Path:
-    """A grouped bar chart: GenAcc per dataset (groups, plus the average), one bar per method."""
+    """A grouped bar chart: GenAcc per dataset (groups, plus the average), one bar per method, each
+    with its value, and the naive-RAG score as a dashed line across each group."""
+    plt = _pyplot()
+    fig = genacc_figure(rows, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def genacc_figure(rows: Sequence[dict[str, Any]], title: str = "GenAcc") -> Any:
+    """The matplotlib figure of :func:`plot_genacc` (the caller saves and closes it)."""
     plt = _pyplot()
     rows = [r for r in rows if r["dataset"] != AVERAGE]
     datasets = _ordered([r["dataset"] for r in rows])
@@ -208,10 +223,22 @@ def plot_genacc(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: 
     cell = {(r["method"], r["dataset"]): r for r in list(rows) + average_rows(rows)}
     width = 0.8 / max(1, len(methods))
     fig, ax = plt.subplots(figsize=(max(7.0, 0.45 * len(groups) * max(1, len(methods)) + 4), 4.5))
+    colours = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")  # one distinct colour a method
     for i, m in enumerate(methods):
         xs = [g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))]
         ys = [(cell.get((m, d)) or {}).get("genacc") or 0.0 for d in groups]
-        ax.bar(xs, ys, width=width, label=m)
+        bars = ax.bar(
+            xs, ys, width=width, label=m, color=colours(i % colours.N), edgecolor="black", linewidth=0.4
+        )
+        labels = [
+            "skipped" if (cell.get((m, d)) or {}).get("skipped") else f"{y:.1f}" for d, y in zip(groups, ys)
+        ]
+        ax.bar_label(bars, labels=labels, fontsize=6, rotation=90, padding=2)  # zero bars get a value too
+    for g, d in enumerate(groups):  # naive RAG: the line the searchers are to beat
+        rag = (cell.get(("naive-rag", d)) or {}).get("genacc")
+        if rag is not None:
+            ax.hlines(rag, g - 0.45, g + 0.45, colors="black", linestyles="--", linewidth=1,
+                      label="naive RAG" if g == 0 else None)  # fmt: skip
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
     ax.set_ylabel("GenAcc (%)")
@@ -219,11 +246,7 @@ def plot_genacc(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: 
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def read_training_log(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -266,7 +289,23 @@ def plot_training_curves(
         The PNG path. Raises ``ValueError`` when no requested metric appears in any log.
     """
     plt = _pyplot()
+    fig = training_figure(logs, keys)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def training_figure(logs: Sequence[str | os.PathLike], keys: Sequence[str] | None = None) -> Any:
+    """The matplotlib figure of :func:`plot_training_curves` (the caller saves and closes it)."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     series = {str(p): read_training_log(p) for p in logs}
+    short = {name: Path(name).parent.name or name for name in series}
+    # runs are named by their folder; two runs with the same folder name get their whole path
+    labels = {n: (s if list(short.values()).count(s) == 1 else n) for n, s in short.items()}
     present: list[str] = []
     for recs in series.values():
         for rec in recs:
@@ -291,19 +330,17 @@ def plot_training_curves(
         for name, recs in series.items():
             pts = [(r["step"], r[key]) for r in recs if isinstance(r.get(key), (int, float))]
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=Path(name).parent.name or name)
+                ax.plot(
+                    [p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=labels[name]
+                )
         ax.set_title(key)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # optimizer steps are whole numbers
     for ax in list(axes.flat)[len(chosen) :]:
         ax.axis("off")
-    if len(series) > 1:
-        axes.flat[0].legend(fontsize="small")
+    axes.flat[0].legend(fontsize="small")  # every run is named, one run included
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_report(

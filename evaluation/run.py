@@ -384,6 +384,12 @@ def evaluate(
     for method in methods:
         _check_same(out / _safe(method.name) / "method.json", method.describe(), f"{method.name} contexts")
         for dname, exs in datasets.items():
+            reason = method.unavailable(exs)
+            if reason:  # a method that cannot run on this data gets a row saying why, not a crash
+                log.warning("%s on %s: skipped: %s", method.name, dname, reason)
+                rows.append({"method": method.name, "dataset": dname, "n": len(exs), "skipped": reason,
+                             **dict.fromkeys(METRIC_COLUMNS)})  # fmt: skip
+                continue
             folder = out / _safe(method.name) / _safe(dname)
             records = gather_contexts(method, exs, folder / "contexts.jsonl", batch_size, progress)
             answers = score_contexts(

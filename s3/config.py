@@ -242,3 +242,16 @@ def describe(cls: type, prefix: str = "") -> list[str]:
         help_text = f.metadata.get("help", "")
         lines.append(f"{prefix}{f.name} = {default!r}" + (f"  # {help_text}" if help_text else ""))
     return lines
+
+
+def describe_values(cfg: Any, prefix: str = "") -> list[str]:
+    """Like :func:`describe`, with the values of ``cfg`` (e.g. what a preset sets) instead of the defaults."""
+    lines = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            lines.extend(describe_values(value, f"{prefix}{f.name}."))
+            continue
+        help_text = f.metadata.get("help", "")
+        lines.append(f"{prefix}{f.name} = {value!r}" + (f"  # {help_text}" if help_text else ""))
+    return lines

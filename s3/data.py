@@ -253,8 +253,12 @@ def searchr1_row_to_example(row: Mapping[str, Any], where: str, index: int) -> Q
     question = _check_question(question, where, "question")
     extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
     split = str(extra.get("split") or "train")
-    rid = extra.get("index", index)
-    meta = {k: v for k, v in row.items() if k not in ("prompt", "reward_model", "data_source", "extra_info")}
+    rid = row.get("id")  # a parquet's own id column wins over the positional extra_info.index
+    if rid is None:
+        rid = extra.get("index", index)
+    meta = {
+        k: v for k, v in row.items() if k not in ("id", "prompt", "reward_model", "data_source", "extra_info")
+    }
     return QAExample(
         id=str(rid),
         question=question,

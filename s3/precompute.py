@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections import defaultdict
@@ -62,7 +63,12 @@ class PrecomputeConfig:
     )
     data: list[str] = field(
         default_factory=list,
-        help="QA sets: .jsonl (FlashRAG), .parquet (Search-R1/s3) or hf:NAME/CONFIG:SPLIT",
+        help="QA sets: [SPLIT=].jsonl (FlashRAG), .parquet (Search-R1/s3) or hf:NAME/CONFIG:SPLIT; "
+        "SPLIT= names the split (train, val, test, ...)",
+    )
+    split: str | None = field(
+        None,
+        help="split of the data entries that name none (else guessed from the file name, with a warning)",
     )
     corpus: str | None = field(None, help="corpus JSONL; BM25 is built from it into output_dir/index")
     index: str | None = field(
@@ -185,7 +191,9 @@ def load_examples(cfg: PrecomputeConfig) -> tuple[list[QAExample], int]:
     A question may appear in several splits (a test question equal to a training one stays in the
     test file); the cache, keyed by question, computes it once.
     """
-    specs: list[tuple[str, str | None, str | None]] = [(s, None, None) for s in cfg.data]
+    specs: list[tuple[str, str | None, str | None]] = [
+        (spec, None, split) for spec, split in (data_split(s, cfg.split) for s in cfg.data)
+    ]
     if cfg.task_dir:
         task = Path(cfg.task_dir)
         for split in ("train", "val", "test"):
@@ -206,6 +214,27 @@ def load_examples(cfg: PrecomputeConfig) -> tuple[list[QAExample], int]:
         dropped += n
     kept = {id(ex) for group in by_split.values() for ex in group}
     return [ex for ex in examples if id(ex) in kept], dropped
+
+
+_NAMED_SPLIT = re.compile(r"^(?P<split>[A-Za-z][\w-]*)=(?P<spec>.+)$")
+
+
+def data_split(entry: str, default: str | None = None) -> tuple[str, str | None]:
+    """``"train=q.jsonl"`` -> ``("q.jsonl", "train")``; an entry naming no split gets ``default``, and a
+    JSONL file with neither gets the split its name suggests (``test`` if none), with a warning."""
+    m = _NAMED_SPLIT.match(entry)
+    if m and not entry.startswith("hf:"):
+        return m["spec"], m["split"]
+    if default or entry.startswith("hf:") or Path(entry).suffix == ".parquet":
+        return entry, default  # hf: specs and parquet rows carry their own split
+    from s3.data import _infer_split
+
+    guessed = _infer_split(Path(entry))
+    log.warning(
+        "%s: no split named; guessed %r from the file name. Name it: --data %s=%s (or --split %s)",
+        entry, guessed, guessed, entry, guessed,
+    )  # fmt: skip
+    return entry, guessed
 
 
 def corpus_path(cfg: PrecomputeConfig) -> str | None:
@@ -440,6 +469,11 @@ def _write_trainer_files(
         by_split["train" if ex.split in cfg.train_splits else ex.split].append(ex)
     files: dict[str, int] = {}
     filter_stats: dict[str, int] = {}
+    if not by_split.get("train"):
+        log.warning(
+            "no training questions (splits %s): train.jsonl is not written; name the training file with "
+            "--data train=FILE (or train_splits=...)", ", ".join(sorted(by_split)) or "none",
+        )  # fmt: skip
     for split, split_examples in sorted(by_split.items()):
         if split == "train":
             split_examples, filter_stats = filter_training(

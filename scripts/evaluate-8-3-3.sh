@@ -19,7 +19,7 @@
 #   TABLE=medical MIRAGE_FILE=data/mirage/benchmark.json RETRIEVER=indexes/medcorp CKPT=... \
 #   GENERATOR_MODEL=... bash scripts/evaluate-8-3-3.sh
 # The embedded task on a CPU (BM25 and the offline generator; nothing to download):
-#   TASK_DIR=runs/embedded/task CKPT=runs/demo/searcher bash scripts/evaluate-8-3-3.sh
+#   CKPT=runs/demo/train/final TASK_DIR=runs/demo/task bash scripts/evaluate-8-3-3.sh
 # Extra arguments go to `s3 evaluate` unchanged (`--limit 20`, `--set episode_preset=5-3-4`).
 #
 # Environment overrides (defaults in brackets):

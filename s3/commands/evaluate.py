@@ -139,7 +139,9 @@ class EvalConfig:
     reasoner: GeneratorConfig | None = field(None, help="the LLM of IRCoT, Search-o1 and query rewriting")
     reasoner_max_tokens: int = field(256, help="tokens per reasoner call")
     episode_preset: str | None = field(
-        None, help="episode rules of s3 searchers; null = saved in the checkpoint"
+        None,
+        help="rules of s3 searchers: a training preset (tiny, 7b: protocol, episode rules, budgets) or an "
+        "episode preset (8-3-3, ...); null = those saved in the checkpoint",
     )
     searcher_backend: str = field(
         "transformers", help="policy backend of searchers: transformers | vllm | openai"
@@ -277,11 +279,13 @@ def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
         protocol_from_config(config.protocol, config.protocol_options, where="r1_protocol_options")
     else:
         from s3.presets import DEFAULT_PRESET, episode_preset
-        from s3.searcher import SearcherConfig
+        from s3.searcher import SearcherConfig, warn_mismatch
 
-        config = load_searcher_config(checkpoint) or SearcherConfig(episode=episode_preset(DEFAULT_PRESET))
+        saved = load_searcher_config(checkpoint)
+        config = saved or SearcherConfig(episode=episode_preset(DEFAULT_PRESET))
         if cfg.episode_preset:
-            config.episode = episode_preset(cfg.episode_preset)
+            warn_mismatch(checkpoint, saved, cfg.episode_preset)
+            config.apply_preset(cfg.episode_preset)
         config.batch_size = cfg.searcher_batch_size
     # evaluation decodes greedily whatever the checkpoint was trained with
     config.rollout = dataclasses.replace(
@@ -487,8 +491,9 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--preset",
-        choices=sorted(EVAL_PRESETS),
-        help="named settings: embedded, 8-3-3, general-qa (the paper's Table 1), mirage (Table 2)",
+        help="named settings: embedded (the embedded task), 8-3-3 (the paper's setting), general-qa (the paper's "
+        "Table 1), mirage (Table 2), or any searcher preset (tiny, 7b, 5-3-4, ...: the rules s3 searchers run "
+        "with; default: the checkpoint's own)",
     )
     p.add_argument("--config", help="YAML file of EvalConfig fields")
     p.add_argument("--methods", help="comma-separated method specs, e.g. naive-rag,oracle,s3:runs/ckpt")
@@ -496,7 +501,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--dataset", action="append", default=[], metavar="NAME=QA_FILE", help="a test set (repeatable)"
     )
-    p.add_argument("--retriever", help="index folder or /retrieve URL (default: BM25 over the corpus)")
+    p.add_argument(
+        "--retriever", "--index", dest="retriever",
+        help="index folder or /retrieve URL, as in every command (default: BM25 over the corpus)",
+    )  # fmt: skip
     p.add_argument(
         "--reasoner", help="local model folder of the reasoning LLM (IRCoT, Search-o1, query rewriting)"
     )
@@ -514,11 +522,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def eval_preset(name: str) -> dict[str, Any]:
+    """The partial config of ``--preset NAME``: an evaluation preset, else a searcher preset's rules."""
+    if name in EVAL_PRESETS:
+        return dict(EVAL_PRESETS[name])
+    from s3.presets import preset_names, searcher_settings
+
+    try:
+        searcher_settings(name)
+    except ValueError:
+        raise ValueError(
+            f"--preset: unknown preset {name!r}; known: {', '.join(dict.fromkeys([*EVAL_PRESETS, *preset_names()]))}"
+        ) from None
+    return {"episode_preset": name}
+
+
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """Defaults < preset < --config < flags < key=value overrides."""
     from s3.config import load_config
 
-    preset = dict(EVAL_PRESETS[args.preset]) if args.preset else {}
+    preset = eval_preset(args.preset) if args.preset else {}
     flags: list[str] = []
     for name in ("task_dir", "retriever", "limit", "output", "seed"):
         value = getattr(args, name)
@@ -527,7 +550,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     for item in args.dataset:
         name, sep, spec = item.partition("=")
         if not sep or not name or not spec:
-            raise SystemExit(f"--dataset expects NAME=QA_FILE, got {item!r}")
+            raise ValueError(f"--dataset expects NAME=QA_FILE, got {item!r}")
         flags.append(f"datasets.{name}={spec}")
     if args.reasoner:
         flags += ["reasoner.kind=transformers", f"reasoner.model={args.reasoner}"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. grpo.max_steps=20)")
-    p.add_argument("--preset", help="named preset: tiny (CPU) or 7b (the method's defaults)")
+    p.add_argument(
+        "--preset",
+        help="named preset: tiny (CPU), 7b (the method's defaults), search-r1, search-r1-tiny; it fixes the "
+        "protocol, episode rules and budgets (warm-start with the same `s3 warmstart --preset`)",
+    )
     p.add_argument(
         "--mode",
         choices=["s3", "search-r1"],
@@ -39,16 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(protocol=search-r1; without --preset, Search-R1's episode rules; presets search-r1, search-r1-tiny)",
     )
     p.add_argument("--config", help="YAML config file")
-    p.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    p.add_argument(
+        "--help-config",
+        action="store_true",
+        help="list every config key (with --preset: the preset's values)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from s3.config import describe
-    from s3.train.config import TrainConfig, load_train_config
+    from s3.config import describe_values
+    from s3.train.config import load_train_config
 
     if args.help_config:
-        print("\n".join(describe(TrainConfig)))
+        print("\n".join(describe_values(load_train_config(preset=args.preset))))
         return 0
     overrides = list(args.overrides)
     if args.mode == "search-r1":
@@ -57,14 +64,11 @@ def run(args: argparse.Namespace) -> int:
             mode += ["episode.docs_per_search=3", "episode.max_turns=4", "episode.initial_k=0",
                      "episode.include_initial=never", "episode.use_selection=false", "episode.select_cap=null"]  # fmt: skip
         overrides = mode + overrides
-    from s3.config import ConfigError
+    cfg = load_train_config(args.config, overrides, args.preset)
+    cfg.check()
+    from s3.errors import check_model_source
 
-    try:
-        cfg = load_train_config(args.config, overrides, args.preset)
-        cfg.check()
-    except ConfigError as exc:
-        print(f"s3 train: {exc}", file=sys.stderr)
-        return 2
+    check_model_source(cfg.model, "model")
     from s3.train.trainer import train
 
     summary = train(cfg)

@@ -331,6 +331,15 @@ def _jsonl_callback(path: Path):
     return JsonlMetrics()
 
 
+def _callbacks(cfg: TrainConfig) -> list[Any]:
+    from s3.train.guard import signal_guard_callback
+
+    out = [_jsonl_callback(Path(cfg.output_dir) / METRICS_FILE)] if "jsonl" in cfg.logging.report_to else []
+    if cfg.logging.signal_guard_steps > 0:
+        out.append(signal_guard_callback(cfg.logging.signal_guard_steps))
+    return out
+
+
 # ---------------------------------------------------------------- building and running
 
 
@@ -387,9 +396,7 @@ def build_trainer(
         processing_class=tokenizer,
         peft_config=peft_config,
         rollout_func=rollout,
-        callbacks=[_jsonl_callback(Path(cfg.output_dir) / METRICS_FILE)]
-        if "jsonl" in cfg.logging.report_to
-        else None,
+        callbacks=_callbacks(cfg),
     )
     trainer.s3_reward = reward
     trainer.s3_rollout = rollout
@@ -435,12 +442,28 @@ def resume_checkpoint(cfg: TrainConfig) -> str | None:
     return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
 
 
+def warn_if_untaught(cfg: TrainConfig) -> None:
+    """Warn when the model was warm-started under other rules than this run's (protocol, episode)."""
+    from s3.searcher import load_searcher_config
+
+    saved = load_searcher_config(cfg.model)
+    diff = saved.mismatch(cfg.protocol, cfg.episode) if saved is not None else []
+    if diff:
+        log.warning(
+            "%s was warm-started with %s, but this run differs (%s): the searcher was taught other rules; "
+            "warm-start with the same --preset (s3 warmstart --preset %s)",
+            cfg.model, f"preset {saved.preset}" if saved.preset else "other rules", "; ".join(diff),
+            cfg.preset or "NAME",
+        )  # fmt: skip
+
+
 def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None = None) -> dict[str, Any]:
     """Train the searcher; returns ``{"final_dir", "steps", "resumed_from", "log_history"}``.
 
     Writes ``output_dir/train_config.yaml``, ``checkpoint-N/`` every ``save_steps``, ``metrics.jsonl``
     and the final model in ``output_dir/final`` (plus ``final-merged`` with LoRA and ``save_merged``).
     """
+    warn_if_untaught(cfg)
     trainer = build_trainer(cfg, generator=generator, retriever=retriever)
     out = Path(cfg.output_dir)
     resume = resume_checkpoint(cfg)
@@ -456,9 +479,7 @@ def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None 
 
         trainer.processing_class.save_pretrained(str(final))
         # the checkpoint remembers its protocol and episode rules (Searcher.from_pretrained reads them)
-        searcher_cfg = SearcherConfig(
-            protocol=cfg.protocol, protocol_options=dict(cfg.protocol_options), episode=cfg.episode
-        )
+        searcher_cfg = SearcherConfig.from_training(cfg)
         save_searcher_config(searcher_cfg, final)
         if cfg.lora.enabled and cfg.lora.save_merged:
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()

@@ -161,7 +161,7 @@ def test_cli_search_single_and_batch_with_resume(tiny_model_dir, index_dir, tmp_
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok?"}\n{"id": 3}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
-        main([*base, "--input", str(bad)])
+        main(["--debug", *base, "--input", str(bad)])
 
 
 # -- the OpenAI-compatible backend against a real local HTTP server ---------------------------------
