@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import mmap
 import os
 import secrets
@@ -61,6 +62,10 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 3000
+#: queries one request may carry: Search-R1's GRPO recipe sends 512 prompts x 5 rollouts = 2,560
+DEFAULT_MAX_QUERIES = 4096
+#: request body limit (8 MiB: 4,096 queries of 2 KB each)
+DEFAULT_MAX_BODY_BYTES = 8 * 2**20
 CONFIG_ENV = "S3_RETRIEVER_SERVER_CONFIG"  # how ``serve`` hands its settings to worker processes
 
 
@@ -80,17 +85,57 @@ class RetrieveRequest:
     rerank: tuple[int, int] | None = None  # (topk_retrieval, topk_rerank)
 
 
+def _as_int(value: Any) -> int | None:
+    """Upstream's (pydantic's lax) integer coercion: ``3``, ``3.0`` and ``"3"`` are 3; never a bool."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
 def _positive_int(body: dict, name: str, limit: int) -> int | None:
-    value = body.get(name)
+    raw = body.get(name)
+    value = _as_int(raw)
+    if raw is not None and value is None:
+        raise RequestError(f"'{name}' must be a positive integer or null, got {json.dumps(raw)}")
     if value is None or value == 0:  # null / 0 / missing -> server default, as upstream
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"'{name}' must be a positive integer or null, got {json.dumps(value)}")
     if value < 0:
-        raise RequestError(f"'{name}' must be a positive integer or null, got {value}")
+        raise RequestError(f"'{name}' must be a positive integer or null, got {json.dumps(raw)}")
     if value > limit:
         raise RequestError(f"'{name}' = {value} exceeds this server's limit of {limit}")
     return value
+
+
+_BOOLS = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "yes": True,
+    "no": False,
+    "on": True,
+    "off": False,
+}
+
+
+def _as_bool(value: Any) -> bool | None:
+    """Upstream's (pydantic's lax) boolean coercion: true/false, 0/1 and their usual spellings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return _BOOLS.get(value.strip().lower())
+    return None
 
 
 def parse_request(body: Any, default_topk: int, max_queries: int, max_topk: int) -> RetrieveRequest:
@@ -115,11 +160,10 @@ def parse_request(body: Any, default_topk: int, max_queries: int, max_topk: int)
             f"{len(queries)} queries in one request; this server's limit is {max_queries}", 413
         )
     topk = _positive_int(body, "topk", max_topk) or default_topk
-    return_scores = body.get("return_scores", False)
+    raw_scores = body.get("return_scores", False)
+    return_scores = False if raw_scores is None else _as_bool(raw_scores)
     if return_scores is None:
-        return_scores = False
-    if not isinstance(return_scores, bool):
-        raise RequestError(f"'return_scores' must be true or false, got {json.dumps(return_scores)}")
+        raise RequestError(f"'return_scores' must be true or false, got {json.dumps(raw_scores)}")
     rerank = None
     if body.get("topk_retrieval") is not None or body.get("topk_rerank") is not None:
         k = (
@@ -213,10 +257,14 @@ class _RetrieveHandler:
         self.retriever = retriever
         self.batcher = batcher
         self.limits = (default_topk, max_queries, max_topk)
-        self.expected = f"Bearer {token}".encode() if token is not None else None
+        self.token = token.encode() if token is not None else None
 
     def authorized(self, authorization: bytes | None) -> bool:
-        return self.expected is None or secrets.compare_digest(authorization or b"", self.expected)
+        """``Authorization: Bearer <token>``; the scheme name is case-insensitive (RFC 9110)."""
+        if self.token is None:
+            return True
+        scheme, _, credentials = (authorization or b"").strip().partition(b" ")
+        return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), self.token)
 
     async def __call__(self, body: bytes) -> tuple[int, bytes]:
         try:
@@ -251,49 +299,112 @@ def _detail(message: str) -> bytes:
     return _dumps({"detail": message})
 
 
-_UNAUTHORIZED = (401, b'{"detail":"missing or wrong bearer token"}')
+_UNAUTHORIZED = b'{"detail":"missing or wrong bearer token"}'
+
+
+async def _respond(send: Any, status: int, content: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 class _FastPath:
-    """ASGI middleware answering ``POST /retrieve`` directly; everything else goes on to FastAPI."""
+    """ASGI middleware in front of every route: the bearer token, then ``POST /retrieve`` answered
+    directly under a body-size limit; everything else goes on to FastAPI."""
 
-    def __init__(self, app: Any, handler: _RetrieveHandler):
+    def __init__(self, app: Any, handler: _RetrieveHandler, max_body_bytes: int):
         self.app = app
         self.handler = handler
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self, size: int | str) -> bytes:
+        return _detail(
+            f"request body of {size} bytes exceeds this server's limit of {self.max_body_bytes} bytes"
+        )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/retrieve":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-        if not self.handler.authorized(authorization):
-            status, content = _UNAUTHORIZED
-        else:
-            chunks = []
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-            status, content = await self.handler(b"".join(chunks))
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        headers = dict(scope["headers"])
+        if not self.handler.authorized(headers.get(b"authorization")):
+            await _respond(send, 401, _UNAUTHORIZED)
+            return
+        if scope["method"] != "POST" or scope["path"] != "/retrieve":
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _respond(send, 413, self._too_large(int(declared)))
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:  # chunked upload without a Content-Length
+                await _respond(send, 413, self._too_large(f"more than {self.max_body_bytes}"))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        status, content = await self.handler(b"".join(chunks))
+        await _respond(send, status, content)
+
+
+def _request_schema(max_queries: int, max_topk: int) -> dict[str, Any]:
+    """The ``/retrieve`` request body as JSON Schema, for the OpenAPI document (clients, fuzzers)."""
+    count = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": max_topk}, {"type": "null"}]}
+    return {
+        "type": "object",
+        "properties": {
+            "queries": {"type": "array", "items": {"type": "string"}, "maxItems": max_queries},
+            "query": {"type": "string", "description": "one query (SkyRL); instead of 'queries'"},
+            "topk": {**count, "description": "documents per query; null or 0: the server default"},
+            "return_scores": {"anyOf": [{"type": "boolean"}, {"type": "null"}], "default": False},
+            "topk_retrieval": {**count, "description": "reranking servers: candidates retrieved"},
+            "topk_rerank": {**count, "description": "reranking servers: documents kept"},
+        },
+        "anyOf": [{"required": ["queries"]}, {"required": ["query"]}],
+    }
+
+
+_DETAIL_SCHEMA = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+
+
+def _retrieve_openapi(max_queries: int, max_topk: int) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": _DETAIL_SCHEMA}}}
+    result = {"type": "object", "properties": {"result": {"type": "array", "items": {"type": "array"}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _request_schema(max_queries, max_topk)}},
+        },
+        "responses": {
+            "200": {
+                "description": "one list of documents per query",
+                "content": {"application/json": {"schema": result}},
+            },
+            "400": {"description": "not JSON, or rerank fields on a plain retriever", **error},
+            "401": {"description": "missing or wrong bearer token", **error},
+            "413": {"description": "too many queries or too large a body", **error},
+            "422": {"description": "a field of the wrong type or out of range", **error},
+            "500": {"description": "the retriever failed", **error},
+        },
+    }
 
 
 def create_app(
     retriever: Retriever,
     default_topk: int = 3,
-    max_queries: int = 1024,
+    max_queries: int = DEFAULT_MAX_QUERIES,
     max_topk: int = 1000,
     token: str | None = None,
     workers: int = 2,
     max_batch: int = 512,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """A FastAPI app serving ``retriever`` on ``POST /retrieve`` and ``GET /health``.
 
@@ -302,9 +413,11 @@ def create_app(
         default_topk: k when a request sends ``topk`` null, 0 or nothing.
         max_queries: most queries one request may carry (more -> 413).
         max_topk: largest ``topk`` accepted (more -> 422).
-        token: if set, requests need ``Authorization: Bearer <token>`` (else 401).
+        token: if set, every route (``/openapi.json`` and ``/docs`` too) needs
+            ``Authorization: Bearer <token>`` (else 401).
         workers: threads running searches concurrently (per server process).
         max_batch: most queries merged into one ``search`` call.
+        max_body_bytes: largest request body accepted (more -> 413).
 
     Example:
         >>> import uvicorn  # doctest: +SKIP
@@ -323,18 +436,17 @@ def create_app(
 
     app = FastAPI(title="s3 retrieval server", version="1", lifespan=lifespan)
     app.state.retriever = retriever
-    app.add_middleware(_FastPath, handler=handler)
+    app.add_middleware(_FastPath, handler=handler, max_body_bytes=max_body_bytes)
 
     @app.get("/health")
-    async def health(request: Request) -> Response:
-        if not handler.authorized(request.headers.get("authorization", "").encode()):
-            return Response(_UNAUTHORIZED[1], status_code=401, media_type="application/json")
+    async def health() -> Response:
         info = {
             "status": "ok",
             "retriever": type(retriever).__name__,
             "default_topk": default_topk,
             "max_topk": max_topk,
             "max_queries": max_queries,
+            "max_body_bytes": max_body_bytes,
             "rerank": hasattr(retriever, "search_rerank"),
             "pid": os.getpid(),
         }
@@ -343,12 +455,9 @@ def create_app(
             info["num_docs"] = num_docs
         return JSONResponse(info)
 
-    @app.post("/retrieve")
+    @app.post("/retrieve", openapi_extra=_retrieve_openapi(max_queries, max_topk))
     async def retrieve(request: Request) -> Response:  # reached only if the fast path is bypassed
-        if not handler.authorized(request.headers.get("authorization", "").encode()):
-            status, content = _UNAUTHORIZED
-        else:
-            status, content = await handler(await request.body())
+        status, content = await handler(await request.body())
         return Response(content, status_code=status, media_type="application/json")
 
     return app
@@ -385,13 +494,14 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     default_topk: int = 3,
-    max_queries: int = 1024,
+    max_queries: int = DEFAULT_MAX_QUERIES,
     max_topk: int = 1000,
     token: str | None = None,
     search_threads: int = 2,
     log_level: str = "info",
     workers: int | str = "auto",
     overrides: dict[str, Any] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Open ``retriever`` (a ``Retriever`` or a spec for ``load_retriever``) and serve it until stopped.
 
@@ -413,7 +523,7 @@ def serve(
     n = default_workers(retriever) if workers == "auto" else max(1, int(workers))
     app_options = {
         "default_topk": default_topk, "max_queries": max_queries, "max_topk": max_topk, "token": token,
-        "workers": search_threads,
+        "workers": search_threads, "max_body_bytes": max_body_bytes,
     }  # fmt: skip
     if n > 1 and isinstance(spec, Retriever):
         log.warning("workers=%d needs an index path or spec, not a Retriever object: using 1 process", n)
@@ -453,7 +563,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=os.environ.get("S3_RETRIEVER_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("S3_RETRIEVER_PORT", DEFAULT_PORT)))
     parser.add_argument("--topk", type=int, default=3, help="k when a request sends topk null")
-    parser.add_argument("--max-queries", type=int, default=1024, help="most queries per request")
+    parser.add_argument(
+        "--max-queries", type=int, default=DEFAULT_MAX_QUERIES,
+        help="most queries per request (Search-R1's GRPO recipe sends 2,560)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest request body (more: 413)"
+    )
     parser.add_argument("--max-topk", type=int, default=1000, help="largest topk accepted")
     parser.add_argument(
         "--workers", type=_workers_arg, default="auto",
@@ -475,6 +591,7 @@ def run_from_args(args: argparse.Namespace) -> None:
     serve(
         spec, args.host, args.port, args.topk, args.max_queries, args.max_topk, args.token,
         search_threads=args.search_threads, workers=args.workers, overrides=overrides,
+        max_body_bytes=args.max_body_bytes,
     )  # fmt: skip
 
 
