@@ -214,6 +214,35 @@ def read_manifest(index_dir: str | os.PathLike) -> dict[str, Any]:
     )
 
 
+#: spec keys that say how a retriever is reached or run, never which documents it returns
+_CONNECTION_KEYS = ("url", "timeout", "max_retries", "token", "threads", "workers", "mmap", "verify")
+
+
+def retriever_fingerprint(spec: str | os.PathLike | dict[str, Any] | None) -> Any:
+    """What of a retriever spec decides its results, for the checks that guard resumed runs.
+
+    An index folder is its path (without a trailing slash); a ``/retrieve`` URL is only "a remote
+    server" (the same index may come back on another host or port); a spec dict loses the keys of
+    :data:`_CONNECTION_KEYS`.
+
+    Example:
+        >>> retriever_fingerprint("http://a:3000/retrieve/") == retriever_fingerprint("http://b:4000")
+        True
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return {
+            k: retriever_fingerprint(v) if k == "path" else v
+            for k, v in spec.items()
+            if k not in _CONNECTION_KEYS
+        }
+    text = str(spec)
+    if text.startswith(("http://", "https://")):
+        return "http"
+    return text.rstrip("/") or text
+
+
 def load_retriever(spec: str | os.PathLike | dict[str, Any] | Retriever, **overrides: Any) -> Retriever:
     """Open a retriever from an index directory, a ``/retrieve`` URL or a spec dict.
 

@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generators.factory import GeneratorConfig
+from generators.factory import GeneratorConfig, generator_fingerprint
 from retrievers.doc import Doc
+from retrievers.factory import retriever_fingerprint
 from s3.config import ConfigError, field, save_config, to_dict
 from s3.data import DataError, QAExample, deduplicate, filter_training, load_qa, normalize_question
 from s3.records import RecordsError, read_records
@@ -49,7 +50,8 @@ SUMMARY_FILE = "summary.json"
 RUN_FILE = "run.json"
 CONFIG_FILE = "precompute.yaml"
 INDEX_DIR = "index"
-#: config fields that change cached results: a resumed run must agree on them
+#: config fields that change cached results: a resumed run must agree on them (the generator's and
+#: judge's models and sampling, not how they are reached: see generators.factory.generator_fingerprint)
 _FINGERPRINT_FIELDS = ("k", "retrieve_k", "corpus", "index", "generator", "judge")
 
 
@@ -219,9 +221,13 @@ def open_retriever(cfg: PrecomputeConfig):
     return BM25Retriever.load(target)
 
 
-def _fingerprint(cfg: PrecomputeConfig) -> dict[str, Any]:
-    d = to_dict(cfg)
-    return {k: d[k] for k in _FINGERPRINT_FIELDS}
+def _fingerprint(config: dict[str, Any]) -> dict[str, Any]:
+    """What changes cached results: the generator and judge (models, sampling, never their endpoints)."""
+    out = {k: config.get(k) for k in _FINGERPRINT_FIELDS}
+    out["generator"] = generator_fingerprint(out["generator"])
+    out["judge"] = generator_fingerprint(out["judge"])
+    out["index"] = retriever_fingerprint(out["index"])
+    return out
 
 
 def _check_resume(cfg: PrecomputeConfig, out: Path) -> None:
@@ -231,9 +237,9 @@ def _check_resume(cfg: PrecomputeConfig, out: Path) -> None:
     path = out / CONFIG_FILE
     if not path.is_file() or not (out / CACHE_FILE).is_file():
         return
-    old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    new = _fingerprint(cfg)
-    diff = [k for k in _FINGERPRINT_FIELDS if old.get(k) != new[k]]
+    old = _fingerprint(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    new = _fingerprint(to_dict(cfg))
+    diff = [k for k in _FINGERPRINT_FIELDS if old[k] != new[k]]
     if diff:
         raise ConfigError(
             f"{out}: the cache there was made with different {', '.join(diff)}; "
