@@ -33,7 +33,7 @@ class DocStoreWriter:
 
     def add(self, doc: Doc) -> int:
         """Store one record; returns its row number."""
-        record = {"id": doc.id, "title": doc.title, "text": doc.text}
+        record = {"id": doc.id, "title": doc.title, "text": doc.text, **doc.stored}  # as the corpus stored it
         if doc.meta:
             record.update({k: v for k, v in doc.meta.items() if k not in record})
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
@@ -122,7 +122,7 @@ class DocStore:
     def row_of(self, doc_id: str) -> int | None:
         """Row number of a document id (builds an id map on first use: one pass over the store)."""
         if self._id_to_row is None:
-            self._id_to_row = {self.record(i)["id"]: i for i in range(len(self))}
+            self._id_to_row = {str(self.record(i)["id"]): i for i in range(len(self))}
         return self._id_to_row.get(str(doc_id))
 
     def close(self) -> None:

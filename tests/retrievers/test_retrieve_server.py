@@ -209,3 +209,27 @@ def test_slow_search_does_not_block_others_and_batches_merge():
         for t in threads:
             t.join()
         assert sum(len(c) for c in retriever.calls) == 8 and len(retriever.calls) < 8
+
+
+def test_contents_and_ids_are_served_as_stored(tmp_path):
+    """Upstream returns the corpus row itself: an unquoted title, CRLF and integer ids survive."""
+    import json
+
+    from retrievers.corpus import read_corpus
+
+    rows = {
+        "Zebulon": {"id": 7, "contents": "Zebulon Harbor\nZebulon Harbor is a quiet port."},
+        "Quillmere": {"id": "crlf", "contents": '"Quillmere"\r\nQuillmere lies on a lake.\r\nIt has a mill.'},
+        "Ostrava": {"id": "plain", "contents": '"Ostrava"\nOstrava is a city.'},
+        "Varn": {"id": 9, "title": "Varn", "text": "Varn is a river."},
+    }
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
+    bm25 = BM25Retriever.build(read_corpus(corpus), tmp_path / "idx")
+    with TestClient(create_app(bm25)) as client:
+        for query, row in rows.items():
+            hit = client.post("/retrieve", json={"queries": [query], "topk": 1}).json()["result"][0][0]
+            assert hit["id"] == row["id"]
+            assert hit["contents"] == row.get("contents", '"Varn"\nVarn is a river.')
+    assert bm25.docstore.row_of("7") == 0
+    bm25.close()
