@@ -117,3 +117,18 @@ def test_server_refuses_to_start_on_a_corrupt_index(index):
     )  # fmt: skip
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
     assert f"{index / INDICES}: checksum mismatch" in proc.stderr
+
+
+def test_index_without_checksums_still_gets_its_structure_checked(index):
+    import json
+
+    params = json.loads((index / PARAMS).read_text())
+    del params["checksums"]  # built before checksums existed
+    (index / PARAMS).write_text(json.dumps(params))
+    with BM25Retriever.load(index) as bm25:
+        assert bm25.search(["capital"], 1)
+    indptr = np.load(index / INDPTR)
+    indptr[-1] += 1
+    np.save(index / INDPTR, indptr)
+    with pytest.raises(IndexIntegrityError, match=INDPTR):
+        BM25Retriever.load(index)
