@@ -25,6 +25,7 @@ import logging
 import math
 import mmap
 import os
+import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -85,6 +86,9 @@ class RetrieveRequest:
     rerank: tuple[int, int] | None = None  # (topk_retrieval, topk_rerank)
 
 
+_INTEGRAL_DECIMAL = re.compile(r"[+-]?\d+\.0*")
+
+
 def _as_int(value: Any) -> int | None:
     """Upstream's (pydantic's lax) integer coercion: ``3``, ``3.0`` and ``"3"`` are 3; never a bool."""
     if isinstance(value, bool):
@@ -94,8 +98,11 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and value.is_integer() else None
     if isinstance(value, str):
+        text = value.strip()
+        if _INTEGRAL_DECIMAL.fullmatch(text):  # "3.0", as pydantic reads it
+            text = text.split(".")[0]
         try:
-            return int(value.strip())
+            return int(text)
         except ValueError:
             return None
     return None

@@ -97,7 +97,7 @@ def test_server_survives_bad_input(server):
 
 def test_upstream_type_coercion(server):
     """Search-R1's server (pydantic) takes topk "3" and 3.0; a client that worked there works here."""
-    for topk in ("3", 3.0, " 2 ", 2):
+    for topk in ("3", 3.0, "3.0", " 2 ", 2):
         response = post(server, {"queries": ["capital city"], "topk": topk, "return_scores": "true"})
         assert response.status_code == 200, response.text
         hits = response.json()["result"][0]
