@@ -34,7 +34,7 @@ from retrievers.base import Retriever
 from retrievers.corpus import batched
 from retrievers.doc import Doc
 from retrievers.docstore import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
-from retrievers.integrity import IndexIntegrityError, checksums, verify_checksums
+from retrievers.integrity import VERIFY_MODES, IndexIntegrityError, checksums, verify_checksums
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,8 @@ class BM25Retriever(Retriever):
         backend: str = "auto",
         verify: str = "quick",
     ):
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {list(VERIFY_MODES)}, got {verify!r}")
         self.directory = Path(directory)
         params_path = self.directory / PARAMS
         if not params_path.is_file():
@@ -322,7 +324,12 @@ class BM25Retriever(Retriever):
 
     @classmethod
     def load(cls, directory: str | os.PathLike, mmap: bool = True, **options: Any) -> BM25Retriever:
-        """Open a saved index; ``mmap=True`` maps postings and documents instead of reading them."""
+        """Open a saved index; ``mmap=True`` maps postings and documents instead of reading them.
+
+        ``verify``: ``"quick"`` (default: file sizes, sampled checksums, structure and bounds),
+        ``"full"`` (checksums of every byte) or ``"off"`` (structure and bounds only); see
+        :mod:`retrievers.integrity`. A damaged index raises :class:`IndexIntegrityError`.
+        """
         return cls(directory, mmap=mmap, **options)
 
     def save(self, directory: str | os.PathLike) -> Path:

@@ -46,7 +46,7 @@ def _options(spec: dict[str, Any], *names: str) -> dict[str, Any]:
 def _open_bm25(spec: dict[str, Any]) -> Retriever:
     from retrievers.bm25 import BM25Retriever
 
-    return BM25Retriever.load(_spec_path(spec), **_options(spec, "mmap", "threads", "backend"))
+    return BM25Retriever.load(_spec_path(spec), **_options(spec, "mmap", "threads", "backend", "verify"))
 
 
 def _open_dense(spec: dict[str, Any]) -> Retriever:
