@@ -21,11 +21,12 @@ from hypothesis import settings  # noqa: E402
 THOROUGH_SCALE = 10
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("thorough", derandomize=False, deadline=None, print_blob=True)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 def pytest_collection_modifyitems(config, items):
-    if settings.get_current_profile_name() != "thorough":
+    if HYPOTHESIS_PROFILE != "thorough":
         return
     for item in items:
         test = getattr(item, "obj", None)

@@ -44,7 +44,6 @@ def _run(profile: str, tests: list[str]) -> str:
 
 @pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE", "ci") != "ci", reason="another profile chosen")
 def test_property_tests_are_deterministic_by_default():
-    assert settings.get_current_profile_name() == "ci"
     assert settings.default.derandomize and settings.default.database is None
     runs = [_run("ci", PROPERTY_TESTS[:1]) for _ in range(2)]
     counts = [[line for line in out.splitlines() if "passing" in line] for out in runs]
