@@ -40,6 +40,7 @@ from evaluation.judge import MultipleChoiceJudge
 from evaluation.metrics import score_answers
 from generators.base import ChatRequest, Generator, SamplingParams
 from generators.prompts import answer_with_context, chain_of_thought, extract_cot_answer, zero_shot
+from s3.records import append_records, read_records
 
 log = logging.getLogger(__name__)
 
@@ -90,58 +91,6 @@ class AnswerSettings:
         return SamplingParams(temperature=0.0, top_p=1.0, max_tokens=budget, seed=self.seed)
 
 
-# ---------------------------------------------------------------- append-only JSONL with repair
-
-
-def read_jsonl_records(path: Path) -> list[dict[str, Any]]:
-    """Read an append-only JSONL file written by this module.
-
-    A last line cut short by a kill (no trailing newline, or not valid JSON) is dropped and the file
-    truncated to its last complete line; a bad line elsewhere raises ``ValueError`` naming file and
-    line.
-    """
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    records: list[dict[str, Any]] = []
-    good_end = 0
-    pos = 0
-    lines = raw.split(b"\n")
-    for lineno, line in enumerate(lines, start=1):
-        is_last = lineno == len(lines)
-        end = pos + len(line) + (0 if is_last else 1)
-        if line.strip():
-            try:
-                if is_last:  # no newline after it: the write was interrupted
-                    raise ValueError("unterminated")
-                records.append(json.loads(line))
-                good_end = end
-            except ValueError as exc:
-                if lineno >= len(lines) - 1:
-                    log.warning("%s: dropping an incomplete last line (%d bytes)", path, len(line))
-                    break
-                raise ValueError(f"{path}, line {lineno}: not valid JSON ({exc})") from None
-        else:
-            good_end = end
-        pos = end
-    if good_end < len(raw):
-        with open(path, "r+b") as fh:
-            fh.truncate(good_end)
-    return records
-
-
-def append_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Append records as JSON lines and flush them to disk before returning."""
-    if not records:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def _check_same(path: Path, settings: dict[str, Any], what: str) -> None:
     """Write ``settings`` to ``path``, or check they equal what an earlier run wrote there."""
     settings = json.loads(json.dumps(settings, default=str))
@@ -188,7 +137,7 @@ def gather_contexts(
         The records in the order of ``examples``.
     """
     path = Path(path)
-    done = {r["id"]: ContextRecord.from_dict(r) for r in read_jsonl_records(path)}
+    done = {r["id"]: ContextRecord.from_dict(r) for r in read_records(path)}
     chunks = _chunks(len(examples), batch_size)
     todo = [c for c in chunks if any(examples[i].id not in done for i in c)]
     if done and todo:
@@ -205,7 +154,7 @@ def gather_contexts(
             if ex.id not in done:
                 done[ex.id] = rec
                 fresh.append(rec.to_dict())
-        append_jsonl(path, fresh)
+        append_records(path, fresh)
     return [done[ex.id] for ex in examples]
 
 
@@ -250,7 +199,7 @@ def score_contexts(
     """
     settings = settings or AnswerSettings()
     path = Path(path)
-    done = {r["id"]: r for r in read_jsonl_records(path)}
+    done = {r["id"]: r for r in read_records(path)}
     chunks = _chunks(len(examples), batch_size)
     todo = [c for c in chunks if any(examples[i].id not in done for i in c)]
     for chunk in tqdm(todo, desc=desc, disable=not progress or not todo):
@@ -300,7 +249,7 @@ def score_contexts(
             }
             done[ex.id] = row
             fresh.append(row)
-        append_jsonl(path, fresh)
+        append_records(path, fresh)
     return [done[ex.id] for ex in examples]
 
 

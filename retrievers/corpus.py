@@ -22,7 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO
 
-from retrievers.doc import Doc, split_contents
+from retrievers.doc import Doc, split_contents, stored_fields
 
 __all__ = [
     "CorpusError",
@@ -112,7 +112,7 @@ def record_to_doc(record: dict, path: str | os.PathLike = "<record>", lineno: in
     else:
         raise CorpusError(path, lineno, "missing field 'contents' (or 'title' and 'text')")
     meta = {k: v for k, v in record.items() if k not in ("id", "title", "text", "content", "contents")}
-    return Doc(id=str(doc_id), title=title, text=text, meta=meta)
+    return Doc(id=str(doc_id), title=title, text=text, meta=meta, stored=stored_fields(record, title, text))
 
 
 def read_corpus(path: str | os.PathLike, *, check_unique_ids: bool = False) -> Iterator[Doc]:

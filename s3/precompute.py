@@ -37,10 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generators.factory import GeneratorConfig
+from generators.factory import GeneratorConfig, generator_fingerprint
 from retrievers.doc import Doc
+from retrievers.factory import retriever_fingerprint
 from s3.config import ConfigError, field, save_config, to_dict
 from s3.data import DataError, QAExample, deduplicate, filter_training, load_qa, normalize_question
+from s3.records import RecordsError, read_records
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ SUMMARY_FILE = "summary.json"
 RUN_FILE = "run.json"
 CONFIG_FILE = "precompute.yaml"
 INDEX_DIR = "index"
-#: config fields that change cached results: a resumed run must agree on them
+#: config fields that change cached results: a resumed run must agree on them (the generator's and
+#: judge's models and sampling, not how they are reached: see generators.factory.generator_fingerprint)
 _FINGERPRINT_FIELDS = ("k", "retrieve_k", "corpus", "index", "generator", "judge")
 
 
@@ -111,32 +114,17 @@ class PrecomputeConfig:
 # ---------------------------------------------------------------- cache file
 
 
-def _read_jsonl_tolerant(path: Path, repair: bool) -> dict[str, dict[str, Any]]:
-    """Entries of a cache file by key; a truncated last line (a killed writer) is dropped (and cut off
-    the file when ``repair``); a broken line elsewhere is corruption and raises :class:`DataError`."""
+def _read_cache(path: Path, repair: bool) -> dict[str, dict[str, Any]]:
+    """Entries of a cache file by key (a torn last line dropped, see :mod:`s3.records`)."""
+    try:
+        records = read_records(path, repair=repair)
+    except RecordsError as exc:
+        raise DataError(str(exc)) from None
     entries: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return entries
-    data = path.read_bytes()
-    lines = data.splitlines(keepends=True)
-    good_end = 0
-    for lineno, raw in enumerate(lines, start=1):
-        last = lineno == len(lines)
-        try:
-            if not raw.endswith(b"\n"):
-                raise ValueError("no newline")
-            entry = json.loads(raw)
-            key = entry["key"]
-        except (ValueError, KeyError, TypeError):
-            if last:
-                log.warning("%s:%d: dropping a truncated last line (an interrupted run)", path, lineno)
-                break
-            raise DataError(f"{path}:{lineno}: corrupt cache line (not a JSON object with 'key')") from None
-        entries[key] = entry
-        good_end += len(raw)
-    if repair and good_end < len(data):
-        with path.open("r+b") as f:
-            f.truncate(good_end)
+    for i, entry in enumerate(records, start=1):
+        if "key" not in entry:
+            raise DataError(f"{path}: record {i} has no 'key' (not a naive-RAG cache entry)")
+        entries[entry["key"]] = entry
     return entries
 
 
@@ -155,7 +143,7 @@ def load_rag_cache(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no naive-RAG cache here (run `s3 precompute` first)")
-    return _read_jsonl_tolerant(path, repair=False)
+    return _read_cache(path, repair=False)
 
 
 def initial_docs(entry: dict[str, Any], k: int | None = None) -> list[Doc]:
@@ -274,9 +262,13 @@ def open_retriever(cfg: PrecomputeConfig):
     return BM25Retriever.load(target)
 
 
-def _fingerprint(cfg: PrecomputeConfig) -> dict[str, Any]:
-    d = to_dict(cfg)
-    return {k: d[k] for k in _FINGERPRINT_FIELDS}
+def _fingerprint(config: dict[str, Any]) -> dict[str, Any]:
+    """What changes cached results: the generator and judge (models, sampling, never their endpoints)."""
+    out = {k: config.get(k) for k in _FINGERPRINT_FIELDS}
+    out["generator"] = generator_fingerprint(out["generator"])
+    out["judge"] = generator_fingerprint(out["judge"])
+    out["index"] = retriever_fingerprint(out["index"])
+    return out
 
 
 def _check_resume(cfg: PrecomputeConfig, out: Path) -> None:
@@ -286,9 +278,9 @@ def _check_resume(cfg: PrecomputeConfig, out: Path) -> None:
     path = out / CONFIG_FILE
     if not path.is_file() or not (out / CACHE_FILE).is_file():
         return
-    old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    new = _fingerprint(cfg)
-    diff = [k for k in _FINGERPRINT_FIELDS if old.get(k) != new[k]]
+    old = _fingerprint(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    new = _fingerprint(to_dict(cfg))
+    diff = [k for k in _FINGERPRINT_FIELDS if old[k] != new[k]]
     if diff:
         raise ConfigError(
             f"{out}: the cache there was made with different {', '.join(diff)}; "
@@ -420,7 +412,7 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
     cache_file = out / CACHE_FILE
     timings = Timings()
     t = time.perf_counter()
-    done = _read_jsonl_tolerant(cache_file, repair=True)
+    done = _read_cache(cache_file, repair=True)
     timings.add("io", t)
     first: dict[str, QAExample] = {}
     for ex in examples:  # a question in several splits is computed once
@@ -438,7 +430,7 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
             else:
                 _run_local(cfg, todo, cache_file, timings, progress)
     t = time.perf_counter()
-    entries = _read_jsonl_tolerant(cache_file, repair=True)
+    entries = _read_cache(cache_file, repair=True)
     missing = [ex.key for ex in examples if ex.key not in entries]
     if missing:
         raise RuntimeError(

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generators.factory import GeneratorConfig
+from generators.factory import GeneratorConfig, generator_fingerprint
 from s3.config import field
 
 log = logging.getLogger(__name__)
@@ -444,6 +444,8 @@ def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
     notes = paper_notes(cfg, judged)
     for line in notes:
         log.info("%s", line)
+    from retrievers.factory import retriever_fingerprint
+
     settings = AnswerSettings(
         max_tokens=cfg.generator.max_tokens,
         cot_max_tokens=cfg.cot_max_tokens,
@@ -461,10 +463,17 @@ def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
             settings=settings,
             batch_size=cfg.batch_size,
             count_tokens=make_token_counter(cfg, generator),
-            run_info={
-                "generator_config": dataclasses.asdict(cfg.generator),
-                "judge_config": cfg.judge and dataclasses.asdict(cfg.judge),
+            run_info={  # what changes the results, never how the models and indexes are reached
+                "generator_config": generator_fingerprint(cfg.generator),
+                "judge_config": generator_fingerprint(cfg.judge),
                 **({"judge_same_as_generator": True} if cfg.judge_same_as_generator else {}),
+                "reasoner_config": generator_fingerprint(cfg.reasoner),
+                "retrieval": {
+                    "retriever": retriever_fingerprint(cfg.retriever),
+                    "retrievers": {n: retriever_fingerprint(r) for n, r in sorted(cfg.retrievers.items())},
+                    "corpus": cfg.corpus,
+                },
+                "r1_protocol_options": cfg.r1_protocol_options,
             },
             overwrite=cfg.overwrite,
             progress=cfg.progress,

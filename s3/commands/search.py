@@ -18,6 +18,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from s3.records import append_records, read_records
+
 log = logging.getLogger(__name__)
 
 
@@ -95,16 +97,7 @@ def _key(row: dict[str, Any]) -> str:
 
 
 def _done_keys(path: Path) -> set[str]:
-    if not path.is_file():
-        return set()
-    keys = set()
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                keys.add(_key(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a torn last line from an interrupted run is redone
-    return keys
+    return {_key(r) for r in read_records(path)}  # a torn last line is cut off and redone
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,8 +164,7 @@ def run(args: argparse.Namespace) -> int:
                     **result.to_dict(with_trace=args.trace),
                 }
                 if out_path:
-                    with open(out_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    append_records(out_path, [record])
                 else:
                     print(json.dumps(record, ensure_ascii=False))
             bar.update(len(batch))

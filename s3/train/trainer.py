@@ -8,8 +8,9 @@ loss, the KL and the entropy) and each trajectory as an extra column. The reward
 (:func:`make_reward_func`) is async: it scores the whole batch with one concurrent generator call
 through :class:`~s3.reward.SearchReward` and logs both GBR terms and the episode statistics.
 
-Checkpoints are plain Hugging Face folders (``checkpoint-N/``, LoRA adapters when LoRA is on) and a
-run resumes from the latest one. Metrics go to ``metrics.jsonl`` (and TensorBoard/wandb on request).
+Checkpoints are plain Hugging Face folders (``checkpoint-N/``, LoRA adapters when LoRA is on), written
+aside and renamed into place; a run resumes from the newest complete one (:mod:`s3.train.checkpoints`).
+Metrics go to ``metrics.jsonl`` (and TensorBoard/wandb on request), never twice for a step.
 
 Example::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +36,15 @@ from s3.config import ConfigError, save_config
 from s3.reward import SearchReward, summarize
 from s3.rollout import RolloutStats, Trajectory, run_rollout
 from s3.rollout import summarize as summarize_trajectories
+from s3.train.checkpoints import (
+    STAGING_DIR,
+    CheckpointError,
+    atomic_checkpoints,
+    check_checkpoint,
+    checkpoint_step,
+    find_resume_checkpoint,
+    trim_metrics,
+)
 from s3.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -388,7 +399,7 @@ def build_trainer(
     )
     model, tokenizer = _load_model(cfg)
     peft_config = _lora_config(cfg)
-    trainer = GRPOTrainer(
+    trainer = atomic_checkpoints(GRPOTrainer)(
         model=model,
         reward_funcs=reward_funcs or [reward_func],
         args=grpo_args(cfg),
@@ -430,16 +441,17 @@ def _lora_config(cfg: TrainConfig) -> Any:
 
 
 def resume_checkpoint(cfg: TrainConfig) -> str | None:
-    """The checkpoint to resume from: ``resume=auto`` finds the latest in ``output_dir``."""
+    """The checkpoint to resume from: ``resume=auto`` finds the newest complete one in ``output_dir``
+    (skipping damaged ones, see :mod:`s3.train.checkpoints`); a named one must be complete."""
     if cfg.resume == "never":
         return None
     if cfg.resume != "auto":
-        if not Path(cfg.resume).is_dir():
-            raise ConfigError(f"resume: {cfg.resume} is not a checkpoint folder")
+        try:
+            check_checkpoint(cfg.resume)
+        except CheckpointError as exc:
+            raise ConfigError(f"resume: {exc}") from None
         return cfg.resume
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+    return find_resume_checkpoint(cfg.output_dir)
 
 
 def warn_if_untaught(cfg: TrainConfig) -> None:
@@ -469,6 +481,9 @@ def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None 
     resume = resume_checkpoint(cfg)
     if trainer.accelerator.is_main_process:
         save_config(cfg, out / CONFIG_FILE)
+        shutil.rmtree(out / STAGING_DIR, ignore_errors=True)  # a save that was killed midway
+        trim_metrics(out / METRICS_FILE, checkpoint_step(resume))  # steps after it are logged again
+    trainer.accelerator.wait_for_everyone()
     if resume:
         log.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
