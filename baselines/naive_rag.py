@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from baselines.base import ContextMethod, ContextRecord, Example
+from evaluation.contexts import retrieval_query
 from retrievers.base import Retriever
 
 
@@ -34,16 +35,17 @@ class NaiveRAG(ContextMethod):
         self.retriever_name = retriever_name or type(retriever).__name__
 
     def contexts(self, examples: Sequence[Example]) -> list[ContextRecord]:
-        hits = self.retriever.search([e.question for e in examples], self.k)
+        queries = [retrieval_query(e) for e in examples]  # multiple choice: without the options
+        hits = self.retriever.search(queries, self.k)
         return [
             ContextRecord(
                 id=e.id,
                 question=e.question,
                 docs=list(docs[: self.k]),
                 searches=1,
-                trace={"queries": [e.question], "retrieved": [[d.id for d in docs]]},
+                trace={"queries": [query], "retrieved": [[d.id for d in docs]]},
             )
-            for e, docs in zip(examples, hits)
+            for e, query, docs in zip(examples, queries, hits)
         ]
 
     def describe(self) -> dict[str, Any]:

@@ -33,7 +33,8 @@ class OracleContext(ContextMethod):
     """The gold supporting documents, in the order the example lists them.
 
     Args:
-        lookup: document id -> ``Doc`` (a mapping, or a function returning None when unknown).
+        lookup: document id -> ``Doc`` (a mapping, or a function returning None when unknown); None
+            when the run has no corpus (the row is then skipped, saying why).
         name: the table label.
 
     Example::
@@ -42,7 +43,9 @@ class OracleContext(ContextMethod):
         oracle.contexts(examples)[0].docs     # the supporting passages
     """
 
-    def __init__(self, lookup: Mapping[str, Doc] | Callable[[str], Doc | None], name: str = "oracle"):
+    def __init__(
+        self, lookup: Mapping[str, Doc] | Callable[[str], Doc | None] | None, name: str = "oracle"
+    ) -> None:
         self._lookup = lookup.get if isinstance(lookup, Mapping) else lookup
         self.name = name
 
@@ -55,6 +58,18 @@ class OracleContext(ContextMethod):
 
         docs = {d.id: d for d in read_corpus(path) if ids is None or d.id in ids}
         return cls(docs, name=name)
+
+    def unavailable(self, examples: Sequence[Example]) -> str | None:
+        """The oracle needs every example to name its supporting documents."""
+        if self._lookup is None:
+            return "no corpus to look the supporting documents up in (set corpus=FILE)"
+        lacking = sum(not any(example_field(e, f) for f in SUPPORT_FIELDS) for e in examples)
+        if lacking:
+            return (
+                f"{lacking} of {len(examples)} questions name no supporting documents "
+                f"({', '.join(SUPPORT_FIELDS)})"
+            )
+        return None
 
     def contexts(self, examples: Sequence[Example]) -> list[ContextRecord]:
         out = []

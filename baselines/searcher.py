@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from baselines.base import ContextMethod, ContextRecord, Example
+from evaluation.contexts import retrieval_query
 from s3.config import to_dict
 from s3.episode import Episode, EpisodeConfig
 from s3.searcher import Searcher, SearchResult
@@ -53,22 +54,29 @@ class SharedSearch:
         self.searcher = searcher
         self.label = label
         self.max_cached = max_cached
-        self._memo: OrderedDict[str, tuple[SearchResult, Episode]] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, str], tuple[SearchResult, Episode]] = OrderedDict()
         self.searched = 0
 
     def results(self, examples: Sequence[Example]) -> list[tuple[SearchResult, Episode]]:
         """(result, episode) per example; questions not in memory are searched in one batch."""
-        missing = [e for e in examples if e.id not in self._memo]
+        # ids are unique within a dataset only (MIRAGE numbers each set from 0000): key by the text too
+        missing = [e for e in examples if (e.id, e.question) not in self._memo]
         if missing:
-            found = self.searcher.search_batch([e.question for e in missing])
+            initial = None
+            queries = [retrieval_query(e) for e in missing]
+            k = self.searcher.config.episode.initial_k
+            if k > 0 and any(q != e.question for q, e in zip(queries, missing)):
+                # multiple choice: the prompt shows the options, the initial retrieval does not
+                initial = self.searcher.retriever.search(queries, k)
+            found = self.searcher.search_batch([e.question for e in missing], initial_docs=initial)
             self.searched += len(missing)
             for e, res in zip(missing, found):
                 episode = res.trajectory.episode if res.trajectory is not None else None
                 res.trajectory = None  # token ids are not needed past this point
-                self._memo[e.id] = (res, episode)
+                self._memo[(e.id, e.question)] = (res, episode)
                 while len(self._memo) > self.max_cached:
                     self._memo.popitem(last=False)
-        return [self._memo[e.id] for e in examples]
+        return [self._memo[(e.id, e.question)] for e in examples]
 
     def describe(self) -> dict[str, Any]:
         cfg = self.searcher.config

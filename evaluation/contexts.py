@@ -118,8 +118,26 @@ class ContextMethod(ABC):
         """The settings that determine this method's output (saved beside the results)."""
         return {"name": self.name, "class": type(self).__name__}
 
+    def unavailable(self, examples: Sequence[Example]) -> str | None:
+        """Why this method cannot run on ``examples`` (the table says so and the run goes on), or None."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models, servers, indexes."""
+
+
+def retrieval_query(example: Example) -> str:
+    """What a method's first retrieval searches for: the question, or for a multiple-choice question
+    its text without the options (``meta["retrieval_question"]``; MIRAGE's question-only retrieval)."""
+    meta = getattr(example, "meta", None) or {}
+    return str(meta.get("retrieval_question") or example.question)
+
+
+def example_options(example: Example) -> dict[str, str] | None:
+    """The answer options (letter -> text) of a multiple-choice example, else None."""
+    meta = getattr(example, "meta", None) or {}
+    options = meta.get("options")
+    return dict(options) if options else None
 
 
 def dedup_docs(docs: Iterable[Doc]) -> list[Doc]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +43,11 @@ _MC_PROMPT = (
 _YES_NO_WORD = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 _GOLD_OPTION = re.compile(r"^\s*\(?([A-Z])\)?\s*[:.)]\s*(.*)$", re.DOTALL)
 _LEADING_LETTER = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])(?:[.:)]|\s*$))")
+# "answer is B", "Answer: (B)", "option B." - a bare capital after "answer:" counts only when nothing
+# but punctuation or the end follows it, so "Answer: A patient should ..." is an article, not option A
 _ANSWER_IS_LETTER = re.compile(
-    r"(?i:answer|option|choice)\s*(?:(?i:is)\s*)?[:\-]?\s*\(?([A-Z])\)?(?![A-Za-z])"
+    r"(?i:answer|option|choice)\s*(?:(?i:is)\s*)?[:\-]?\s*"
+    r"(?:\(([A-Z])\)|([A-Z])(?=\s*(?:$|[.,;:)\]])))"
 )
 
 
@@ -182,15 +185,61 @@ def predicted_letter(prediction: str) -> str | None:
     if m:
         return m.group(1) or m.group(2)
     m = _ANSWER_IS_LETTER.search(prediction)
-    return m.group(1) if m else None
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def multiple_choice_verdict(
+    prediction: str, golds: Sequence[str] | str, options: Mapping[str, str] | None = None
+) -> bool | None:
+    """The deterministic verdict on a multiple-choice answer, or None when only an LLM can tell.
+
+    Golds are ``"<letter>: <option text>"`` (MIRAGE) or bare option texts; ``options`` (letter -> text,
+    when known) lets the check see every option, not only the right ones. In order:
+
+    1. an option letter the prediction names (``"B"``, ``"(B) ..."``, ``"B. ..."``, ``"The answer is
+       B"``; never an article such as ``"A drug ..."``) decides: right iff it is a gold letter;
+    2. else the option texts the prediction contains (the span check, so "a"/"an"/"the" are ignored
+       inside texts): right when it names gold options only, wrong when it names wrong options only,
+       undecided (None) when it names both;
+    3. nothing recognisable: None.
+
+    Example::
+
+        >>> opts = {"A": "Heparin", "B": "Aspirin"}
+        >>> multiple_choice_verdict("I would give aspirin", ["B: Aspirin"], opts)
+        True
+        >>> multiple_choice_verdict("Aspirin or heparin", ["B: Aspirin"], opts) is None
+        True
+    """
+    from evaluation.metrics import normalize_answer, span_check
+
+    parsed = [split_option(g) for g in ([golds] if isinstance(golds, str) else golds)]
+    texts = [t for _, t in parsed if t]
+    gold_letters = {lt for lt, _ in parsed if lt is not None}
+    if not gold_letters and options:  # golds given as option texts: find their letters
+        wanted = {normalize_answer(t) for t in texts}
+        gold_letters = {lt for lt, text in options.items() if normalize_answer(text) in wanted}
+    letter = predicted_letter(prediction)
+    if letter is not None and gold_letters and (not options or letter in options):
+        return letter in gold_letters
+    if options:
+        named = {lt for lt, text in options.items() if text.strip() and span_check(prediction, [text])}
+        if named and named <= gold_letters:
+            return True
+        if named and not named & gold_letters:
+            return False
+        return None
+    if texts and span_check(prediction, texts):
+        return True
+    return None
 
 
 class MultipleChoiceJudge(LLMJudge):
     """Judge for multiple-choice sets (MIRAGE-style golds ``"<letter>: <option text>"``).
 
-    Deterministic first: a prediction that names an option letter is right iff the letter is a gold
-    letter; otherwise a prediction containing a gold option's text (span check) is right. The rest
-    go to the LLM (if given) with a strict yes/no reading, up to ``attempts`` tries, then wrong.
+    Deterministic first (:func:`multiple_choice_verdict`): a named option letter decides, else the
+    option texts the answer contains. The rest go to the LLM (if given) with a strict yes/no reading,
+    up to ``attempts`` tries, then wrong; without an LLM they are wrong.
     """
 
     def __init__(self, generator: Any | None = None, max_tokens: int = 10, attempts: int = 3) -> None:
@@ -205,21 +254,21 @@ class MultipleChoiceJudge(LLMJudge):
     def parse(self, reply: str) -> bool | None:
         return parse_strict_yes_no(reply)
 
-    def rule_verdict(self, prediction: str, golds: Sequence[str] | str) -> bool | None:
-        """The deterministic verdict, or None when only an LLM can tell."""
-        from evaluation.metrics import span_check
+    def rule_verdict(
+        self, prediction: str, golds: Sequence[str] | str, options: Mapping[str, str] | None = None
+    ) -> bool | None:
+        """The deterministic verdict (:func:`multiple_choice_verdict`), or None when only an LLM can tell."""
+        return multiple_choice_verdict(prediction, golds, options)
 
-        options = [split_option(g) for g in ([golds] if isinstance(golds, str) else golds)]
-        letter = predicted_letter(prediction)
-        if letter is not None and any(lt is not None for lt, _ in options):
-            return letter in {lt for lt, _ in options}
-        texts = [t for _, t in options if t]
-        if texts and span_check(prediction, texts):
-            return True
-        return None
+    def _rules(self, predictions, golds, options) -> list[bool | None]:
+        options = list(options) if options is not None else [None] * len(predictions)
+        if len(options) != len(predictions):
+            raise ValueError(f"lengths differ: {len(predictions)} predictions, {len(options)} option sets")
+        return [self.rule_verdict(p, g, o) for p, g, o in zip(predictions, golds, options)]
 
-    def judge_batch(self, questions, predictions, golds) -> list[bool]:
-        rules = [self.rule_verdict(p, g) for p, g in zip(predictions, golds)]
+    def judge_batch(self, questions, predictions, golds, options=None) -> list[bool]:
+        """Rules first (``options``: per item, letter -> text, or None), then the LLM on the rest."""
+        rules = self._rules(predictions, golds, options)
         todo = [i for i, r in enumerate(rules) if r is None]
         if todo and self.generator is not None:
             sub = super().judge_batch(
@@ -229,8 +278,8 @@ class MultipleChoiceJudge(LLMJudge):
                 rules[i] = v
         return [bool(r) for r in rules]
 
-    async def ajudge_batch(self, questions, predictions, golds) -> list[bool]:
-        rules = [self.rule_verdict(p, g) for p, g in zip(predictions, golds)]
+    async def ajudge_batch(self, questions, predictions, golds, options=None) -> list[bool]:
+        rules = self._rules(predictions, golds, options)
         todo = [i for i, r in enumerate(rules) if r is None]
         if todo and self.generator is not None:
             sub = await super().ajudge_batch(

@@ -31,7 +31,7 @@ from typing import Any
 
 import regex
 
-from evaluation.judge import LLMJudge, MultipleChoiceJudge
+from evaluation.judge import LLMJudge, MultipleChoiceJudge, multiple_choice_verdict
 
 __all__ = [
     "LLMJudge",
@@ -42,6 +42,7 @@ __all__ = [
     "genacc_batch",
     "has_answer",
     "is_yes_no_answer",
+    "multiple_choice_verdict",
     "normalize_answer",
     "score_answers",
     "simple_tokenize",
@@ -150,9 +151,29 @@ def has_answer(text: str, golds: Golds) -> bool:
     return False
 
 
+_OPTION_PREFIX = re.compile(r"^\s*([A-Z])\s*:\s*(\S.*)$", re.DOTALL)
+
+
+def _normalize_for_span(s: str) -> str:
+    """:func:`normalize_answer`, except that the letter of a ``"<letter>: <text>"`` option survives.
+
+    Multiple-choice golds (MIRAGE's ``"A: Aspirin"``) would otherwise lose the letter "A" as an
+    article and match any answer mentioning aspirin, while ``"B: Aspirin"`` would not.
+    """
+    m = _OPTION_PREFIX.match(s)
+    if m is None:
+        return normalize_answer(s)
+    return f"{m.group(1).lower()} {normalize_answer(m.group(2))}".strip()
+
+
 def span_check(prediction: str, golds: Golds) -> bool:
-    """The span check of GenAcc: :func:`has_answer` on SQuAD-normalised prediction and golds."""
-    return has_answer(normalize_answer(prediction), [normalize_answer(g) for g in _as_list(golds)])
+    """The span check of GenAcc: :func:`has_answer` on SQuAD-normalised prediction and golds.
+
+    A ``"<letter>: <text>"`` string (a multiple-choice option) keeps its letter, so the check treats
+    every option letter alike; multiple-choice answers are scored by
+    :func:`evaluation.judge.multiple_choice_verdict`, not by this check.
+    """
+    return has_answer(_normalize_for_span(prediction), [_normalize_for_span(g) for g in _as_list(golds)])
 
 
 def is_yes_no_answer(golds: Golds) -> bool:

@@ -35,10 +35,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from evaluation.contexts import ContextMethod, ContextRecord, Example
+from evaluation.contexts import ContextMethod, ContextRecord, Example, example_options
+from evaluation.judge import MultipleChoiceJudge
 from evaluation.metrics import score_answers
 from generators.base import ChatRequest, Generator, SamplingParams
 from generators.prompts import answer_with_context, chain_of_thought, extract_cot_answer, zero_shot
+from s3.records import append_records, read_records
 
 log = logging.getLogger(__name__)
 
@@ -68,67 +70,25 @@ class AnswerSettings:
         max_tokens: answer length budget for the direct and with-context prompts.
         cot_max_tokens: budget for chain-of-thought replies (the answer is extracted afterwards).
         seed: passed to generators that take a sampling seed.
+        max_context_docs: at most this many documents of a context reach the generator (the first
+            ones; the reference's scorer keeps 20); None = all.
     """
 
     max_tokens: int = 64
     cot_max_tokens: int = 512
     seed: int | None = 0
+    max_context_docs: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The settings saved in ``run.json`` (an unset cap is left out, so older runs still resume)."""
+        out = dict(vars(self))
+        if out["max_context_docs"] is None:
+            del out["max_context_docs"]
+        return out
 
     def sampling(self, prompt: str) -> SamplingParams:
         budget = self.cot_max_tokens if prompt == "cot" else self.max_tokens
         return SamplingParams(temperature=0.0, top_p=1.0, max_tokens=budget, seed=self.seed)
-
-
-# ---------------------------------------------------------------- append-only JSONL with repair
-
-
-def read_jsonl_records(path: Path) -> list[dict[str, Any]]:
-    """Read an append-only JSONL file written by this module.
-
-    A last line cut short by a kill (no trailing newline, or not valid JSON) is dropped and the file
-    truncated to its last complete line; a bad line elsewhere raises ``ValueError`` naming file and
-    line.
-    """
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    records: list[dict[str, Any]] = []
-    good_end = 0
-    pos = 0
-    lines = raw.split(b"\n")
-    for lineno, line in enumerate(lines, start=1):
-        is_last = lineno == len(lines)
-        end = pos + len(line) + (0 if is_last else 1)
-        if line.strip():
-            try:
-                if is_last:  # no newline after it: the write was interrupted
-                    raise ValueError("unterminated")
-                records.append(json.loads(line))
-                good_end = end
-            except ValueError as exc:
-                if lineno >= len(lines) - 1:
-                    log.warning("%s: dropping an incomplete last line (%d bytes)", path, len(line))
-                    break
-                raise ValueError(f"{path}, line {lineno}: not valid JSON ({exc})") from None
-        else:
-            good_end = end
-        pos = end
-    if good_end < len(raw):
-        with open(path, "r+b") as fh:
-            fh.truncate(good_end)
-    return records
-
-
-def append_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Append records as JSON lines and flush them to disk before returning."""
-    if not records:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _check_same(path: Path, settings: dict[str, Any], what: str) -> None:
@@ -177,7 +137,7 @@ def gather_contexts(
         The records in the order of ``examples``.
     """
     path = Path(path)
-    done = {r["id"]: ContextRecord.from_dict(r) for r in read_jsonl_records(path)}
+    done = {r["id"]: ContextRecord.from_dict(r) for r in read_records(path)}
     chunks = _chunks(len(examples), batch_size)
     todo = [c for c in chunks if any(examples[i].id not in done for i in c)]
     if done and todo:
@@ -194,17 +154,22 @@ def gather_contexts(
             if ex.id not in done:
                 done[ex.id] = rec
                 fresh.append(rec.to_dict())
-        append_jsonl(path, fresh)
+        append_records(path, fresh)
     return [done[ex.id] for ex in examples]
 
 
-def build_request(record: ContextRecord) -> ChatRequest:
-    """The generator request for a context record, by its prompt kind."""
+def build_docs(record: ContextRecord, max_docs: int | None = None) -> list:
+    """The documents of a record given to the generator: the first ``max_docs`` (all if None)."""
+    return list(record.docs[:max_docs] if max_docs else record.docs)
+
+
+def build_request(record: ContextRecord, max_docs: int | None = None) -> ChatRequest:
+    """The generator request for a context record, by its prompt kind (at most ``max_docs`` documents)."""
     if record.prompt == "zero-shot":
         return zero_shot(record.question)
     if record.prompt == "cot":
         return chain_of_thought(record.question)
-    return answer_with_context(record.question, record.docs)
+    return answer_with_context(record.question, build_docs(record, max_docs))
 
 
 def score_contexts(
@@ -223,7 +188,10 @@ def score_contexts(
 
     With a ``judge`` (``judge_batch(questions, predictions, golds) -> list[bool]``) every answer is
     judged: ``judge`` is then the judge-only accuracy and GenAcc is span check or judge, as in the
-    paper. Without one, ``judge`` is None and GenAcc is the span check alone.
+    paper. Without one, ``judge`` is None and GenAcc is the span check alone. Multiple-choice examples
+    (options in ``meta``) are scored as the paper's medical table is: GenAcc is the verdict of a
+    :class:`~evaluation.judge.MultipleChoiceJudge` (given as ``judge``, or a rules-only one), which
+    sees every option.
 
     Returns:
         One dict per example, in order: ``id``, ``prediction``, ``raw``, ``em``, ``f1``, ``span``,
@@ -231,13 +199,13 @@ def score_contexts(
     """
     settings = settings or AnswerSettings()
     path = Path(path)
-    done = {r["id"]: r for r in read_jsonl_records(path)}
+    done = {r["id"]: r for r in read_records(path)}
     chunks = _chunks(len(examples), batch_size)
     todo = [c for c in chunks if any(examples[i].id not in done for i in c)]
     for chunk in tqdm(todo, desc=desc, disable=not progress or not todo):
         recs = [records[i] for i in chunk]
         exs = [examples[i] for i in chunk]
-        requests = [build_request(r) for r in recs]
+        requests = [build_request(r, settings.max_context_docs) for r in recs]
         raws: list[str] = [""] * len(recs)
         for kind in ("context", "zero-shot", "cot"):
             idx = [j for j, r in enumerate(recs) if r.prompt == kind]
@@ -250,7 +218,12 @@ def score_contexts(
         questions = [r.question for r in recs]
         metrics = score_answers(questions, preds, golds)
         verdicts: list[bool | None] = [None] * len(recs)
-        if judge is not None:
+        options = [example_options(e) for e in exs]
+        multiple_choice = any(o is not None for o in options)
+        if multiple_choice:
+            mc_judge = judge if isinstance(judge, MultipleChoiceJudge) else MultipleChoiceJudge()
+            verdicts = list(mc_judge.judge_batch(questions, preds, golds, options=options))
+        elif judge is not None:
             verdicts = list(judge.judge_batch(questions, preds, golds))
         fresh = []
         for j, (rec, ex) in enumerate(zip(recs, exs)):
@@ -268,15 +241,15 @@ def score_contexts(
                 "f1": m["f1"],
                 "span": float(m["span"]),
                 "judge": None if verdict is None else float(verdict),
-                "genacc": 1.0 if (m["span"] or verdict) else 0.0,
-                "docs": len(rec.docs),
+                "genacc": 1.0 if (verdict if multiple_choice else (m["span"] or verdict)) else 0.0,
+                "docs": len(build_docs(rec, settings.max_context_docs)),
                 "input_tokens": sum(count_tokens(msg["content"]) for msg in requests[j]),
                 "turns": rec.turns,
                 "searches": rec.searches,
             }
             done[ex.id] = row
             fresh.append(row)
-        append_jsonl(path, fresh)
+        append_records(path, fresh)
     return [done[ex.id] for ex in examples]
 
 
@@ -310,6 +283,7 @@ def evaluate(
     batch_size: int = 16,
     count_tokens: Callable[[str], int] = count_tokens_approx,
     run_info: dict[str, Any] | None = None,
+    judges: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
@@ -321,6 +295,8 @@ def evaluate(
         generator: the frozen generator, called greedily.
         out_dir: the run folder (see the module docstring for its layout).
         judge: an optional LLM judge for the judge column and GenAcc.
+        judges: per dataset name, a judge in place of ``judge`` (e.g. a multiple-choice judge for the
+            medical sets).
         settings: generator budgets.
         batch_size: questions per method call and per generator call.
         count_tokens: counts the generator's input tokens (default :func:`count_tokens_approx`).
@@ -347,14 +323,22 @@ def evaluate(
     info = {
         "generator": getattr(generator, "name", type(generator).__name__),
         "judge": None if judge is None else type(judge).__name__,
-        "answer_settings": vars(settings),
+        "answer_settings": settings.describe(),
         **(run_info or {}),
     }
+    if judges:
+        info["judges"] = {name: type(j).__name__ for name, j in judges.items()}
     _check_same(out / "run.json", info, "answers")
     rows = []
     for method in methods:
         _check_same(out / _safe(method.name) / "method.json", method.describe(), f"{method.name} contexts")
         for dname, exs in datasets.items():
+            reason = method.unavailable(exs)
+            if reason:  # a method that cannot run on this data gets a row saying why, not a crash
+                log.warning("%s on %s: skipped: %s", method.name, dname, reason)
+                rows.append({"method": method.name, "dataset": dname, "n": len(exs), "skipped": reason,
+                             **dict.fromkeys(METRIC_COLUMNS)})  # fmt: skip
+                continue
             folder = out / _safe(method.name) / _safe(dname)
             records = gather_contexts(method, exs, folder / "contexts.jsonl", batch_size, progress)
             answers = score_contexts(
@@ -362,7 +346,7 @@ def evaluate(
                 exs,
                 generator,
                 folder / "answers.jsonl",
-                judge=judge,
+                judge=(judges or {}).get(dname, judge),
                 settings=settings,
                 batch_size=batch_size,
                 count_tokens=count_tokens,

@@ -86,6 +86,28 @@ class GeneratorConfig:
         )
 
 
+#: fields that say how the generator is reached, never what it answers: resumed runs may change them
+CONNECTION_FIELDS = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "cache_dir")
+
+
+def generator_fingerprint(cfg: GeneratorConfig | dict[str, Any] | None) -> dict[str, Any] | None:
+    """The settings of a generator that change its answers (kind, model, sampling, extra request
+    fields, dtype, ...) without those that only say how it is reached (:data:`CONNECTION_FIELDS`).
+
+    A run resumed against the same model on another port, with another timeout or retry budget,
+    compares equal; one resumed with another model or temperature does not.
+
+    Example:
+        >>> a = generator_fingerprint(GeneratorConfig(kind="openai", model="m", base_url="http://a:1/v1"))
+        >>> a == generator_fingerprint(GeneratorConfig(kind="openai", model="m", base_url="http://b:2/v1/"))
+        True
+    """
+    if cfg is None:
+        return None
+    fields = dataclasses.asdict(cfg) if isinstance(cfg, GeneratorConfig) else dict(cfg)
+    return {k: v for k, v in fields.items() if k not in CONNECTION_FIELDS}
+
+
 def load_generator(cfg: GeneratorConfig | dict[str, Any]) -> Generator:
     """Build the generator a config describes.
 

@@ -21,7 +21,9 @@ generator. It reads like this:
    the covered words; earlier position in the context.
 
 It is a reader for factoid questions whose answer is a name or a number stated in the context; it
-is not a judge or a chat model. Example::
+is not a judge or a chat model. A multiple-choice question (the question, then ``Options:`` and one
+``A. text`` line per option) is answered with the option whose words occur in the sentence sharing
+the most words with the question (``B. Aspirin``), or not at all. Example::
 
     reader = ExtractiveReader()
     reader.answer("Who founded Zorbex Industries?",
@@ -122,6 +124,22 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for line in text.splitlines() for s in _SENTENCE_END.split(line) if s.strip()]
 
 
+_OPTION_LINE = re.compile(r"^\s*([A-Z])[.):]\s+(\S.*)$")
+
+
+def split_options(question: str) -> tuple[str, dict[str, str]] | None:
+    """(question, options) of a multiple-choice question written as ``Q\\nOptions:\\nA. x\\nB. y``, else None."""
+    head, sep, tail = question.partition("\nOptions:")
+    if not sep:
+        return None
+    options = {}
+    for line in tail.splitlines():
+        m = _OPTION_LINE.match(line)
+        if m:
+            options[m.group(1)] = m.group(2).strip()
+    return (head.strip(), options) if len(options) >= 2 else None
+
+
 def answer_type(question: str) -> str | None:
     """The answer-type word of ``In which city ...`` / ``What country ...`` questions, stemmed."""
     m = _TYPE_WORD.match(question)
@@ -157,6 +175,9 @@ class ExtractiveReader(Generator):
                 tokens = _TOKEN.findall(s)
                 stems = content_stems([t for t in tokens if t[0].isalnum()])
                 sentences.append(_Sentence(s, len(sentences), tokens, stems, _entities(tokens)))
+        options = split_options(question)
+        if options is not None:
+            return self._read_choice(options[0], options[1], sentences)
         return self._read(question, sentences)
 
     def answer_batch(
@@ -220,6 +241,24 @@ class ExtractiveReader(Generator):
         with self._log_lock, self.request_log.open("a", encoding="utf-8") as f:
             for q in questions:
                 f.write(json.dumps({"question": q}, ensure_ascii=False) + "\n")
+
+    def _read_choice(self, question: str, options: dict[str, str], sentences: list[_Sentence]) -> Reading:
+        """A multiple-choice question: the option whose words all occur in the sentence that shares
+        the most words with the question (ties: the earlier option); ``"B. text"``, or no answer."""
+        q_stems = content_stems(_WORD.findall(question))
+        best: tuple[int, int] | None = None
+        best_reading = Reading(NO_ANSWER)
+        for rank, (letter, text) in enumerate(options.items()):
+            o_stems = content_stems(_WORD.findall(text)) or {stem(w) for w in _WORD.findall(text)}
+            for s in sentences:
+                words = s.stems | {stem(w) for w in s.words if w[0].isalnum()}
+                if not o_stems or not o_stems <= words:
+                    continue
+                key = (len((s.stems - o_stems) & q_stems), -rank)
+                if key[0] and (best is None or key > best):
+                    best = key
+                    best_reading = Reading(f"{letter}. {text}", [s.text], None, key[0])
+        return best_reading
 
     def _read(self, question: str, sentences: list[_Sentence]) -> Reading:
         q_words = _WORD.findall(question)

@@ -34,6 +34,7 @@ from retrievers.base import Retriever
 from retrievers.corpus import batched
 from retrievers.doc import Doc
 from retrievers.docstore import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
+from retrievers.integrity import VERIFY_MODES, IndexIntegrityError, checksums, verify_checksums
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ def build_bm25(
         "format_version": FORMAT_VERSION, "k1": k1, "b": b, "analyzer": analyzer.config(),
         "num_docs": n_docs, "num_docs_with_terms": n_field, "num_terms": len(vocab),
         "num_postings": int(df.sum()), "avgdl": float(avgdl), "length_norm": "lucene-smallfloat",
+        "checksums": checksums(out, [name for name in INDEX_FILES if name != PARAMS]),
     }  # fmt: skip
     (out / PARAMS).write_text(json.dumps(params, indent=2))
     log.info("BM25 index: %d documents, %d terms, %d postings -> %s", n_docs, len(vocab), df.sum(), out)
@@ -236,23 +238,37 @@ class BM25Retriever(Retriever):
         mmap: bool = True,
         threads: int | None = None,
         backend: str = "auto",
+        verify: str = "quick",
     ):
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {list(VERIFY_MODES)}, got {verify!r}")
         self.directory = Path(directory)
         params_path = self.directory / PARAMS
         if not params_path.is_file():
             raise FileNotFoundError(f"{params_path} not found: {self.directory} is not a BM25 index")
-        self.params = json.loads(params_path.read_text())
+        try:
+            self.params = json.loads(params_path.read_text())
+        except ValueError as exc:
+            raise IndexIntegrityError(params_path, f"not valid JSON ({exc})") from None
+        if "checksums" in self.params:
+            verify_checksums(self.directory, self.params["checksums"], verify)
+        elif verify != "off":
+            log.info("%s: no checksums (built by an older version); checking structure only", params_path)
         self.k1, self.b = self.params["k1"], self.params["b"]
         self.analyzer = Analyzer.from_config(self.params["analyzer"])
         mode = "r" if mmap else None
-        self._data = np.asarray(np.load(self.directory / DATA, mmap_mode=mode))
-        self._indices = np.asarray(np.load(self.directory / INDICES, mmap_mode=mode))
-        self._indptr = np.load(self.directory / INDPTR)
-        self._col_max = np.load(self.directory / COL_MAX)
-        with open(self.directory / VOCAB, encoding="utf-8") as f:
-            self.vocab: dict[str, int] = json.load(f)
+        self._data = _load_array(self.directory / DATA, mode, np.float32)
+        self._indices = _load_array(self.directory / INDICES, mode, np.int32)
+        self._indptr = _load_array(self.directory / INDPTR, None, np.int64)
+        self._col_max = _load_array(self.directory / COL_MAX, None, np.float32)
+        try:
+            with open(self.directory / VOCAB, encoding="utf-8") as f:
+                self.vocab: dict[str, int] = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise IndexIntegrityError(self.directory / VOCAB, f"cannot be read ({exc})") from None
         self.docstore = DocStore(self.directory, mmap_mode=mmap)
         self.num_docs = len(self.docstore)
+        self._check_structure()
         if backend not in ("auto", "numba", "numpy"):
             raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
         if backend == "numba" and not bm25_kernels.HAVE_NUMBA:
@@ -264,6 +280,26 @@ class BM25Retriever(Retriever):
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def _check_structure(self) -> None:
+        """Shapes and bounds the search kernel relies on (cheap: no pass over the postings)."""
+        d, indptr, n_terms = self.directory, self._indptr, len(self.vocab)
+        nnz = self._data.shape[0]
+        if self._indices.shape[0] != nnz:
+            raise IndexIntegrityError(d / INDICES, f"{self._indices.shape[0]} postings, {DATA} has {nnz}")
+        if indptr.shape[0] != n_terms + 1:
+            raise IndexIntegrityError(d / INDPTR, f"{indptr.shape[0]} entries for {n_terms} terms in {VOCAB}")
+        if indptr[0] != 0 or indptr[-1] != nnz or (n_terms and np.any(indptr[1:] < indptr[:-1])):
+            raise IndexIntegrityError(d / INDPTR, f"column pointers are not increasing from 0 to {nnz}")
+        if self._col_max.shape[0] != n_terms or not np.all(np.isfinite(self._col_max)):
+            raise IndexIntegrityError(d / COL_MAX, f"needs {n_terms} finite term maxima")
+        ids = np.fromiter(self.vocab.values(), dtype=np.int64, count=n_terms)
+        if n_terms and (ids.min() < 0 or ids.max() >= n_terms or np.unique(ids).size != n_terms):
+            raise IndexIntegrityError(d / VOCAB, f"term ids are not a permutation of 0..{n_terms - 1}")
+        if self.params.get("num_docs", self.num_docs) != self.num_docs:
+            raise IndexIntegrityError(
+                d / OFFSETS_FILE, f"{self.num_docs} documents, {PARAMS} says {self.params['num_docs']}"
+            )
 
     # construction ----------------------------------------------------------------------------------
     @classmethod
@@ -288,7 +324,12 @@ class BM25Retriever(Retriever):
 
     @classmethod
     def load(cls, directory: str | os.PathLike, mmap: bool = True, **options: Any) -> BM25Retriever:
-        """Open a saved index; ``mmap=True`` maps postings and documents instead of reading them."""
+        """Open a saved index; ``mmap=True`` maps postings and documents instead of reading them.
+
+        ``verify``: ``"quick"`` (default: file sizes, sampled checksums, structure and bounds),
+        ``"full"`` (checksums of every byte) or ``"off"`` (structure and bounds only); see
+        :mod:`retrievers.integrity`. A damaged index raises :class:`IndexIntegrityError`.
+        """
         return cls(directory, mmap=mmap, **options)
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -329,16 +370,21 @@ class BM25Retriever(Retriever):
         acc, cand = self._take_scratch()
         try:
             if self.backend == "numba":
-                bm25_kernels.search_batch_jit(
+                bad = bm25_kernels.search_batch_jit(
                     self._data, self._indices, self._indptr, self._col_max,
                     ptr, terms, weights, k, acc, cand, out_docs, out_scores,
                 )  # fmt: skip
             else:
-                bm25_kernels.search_numpy(
+                bad = bm25_kernels.search_numpy(
                     self._data, self._indices, self._indptr, ptr, terms, weights, k, acc, out_docs, out_scores
                 )
         finally:
             self._give_scratch((acc, cand))
+        if bad:
+            raise IndexIntegrityError(
+                self.directory / INDICES,
+                f"{bad} postings with a row outside 0..{self.num_docs - 1} or an invalid score in {DATA}",
+            )
 
     def search_ids(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` rows and scores per query as arrays ``(n_queries, k)``; missing hits are row -1."""
@@ -386,6 +432,19 @@ class BM25Retriever(Retriever):
 
     def __len__(self) -> int:
         return self.num_docs
+
+
+def _load_array(path: Path, mmap_mode: str | None, dtype: type) -> np.ndarray:
+    """A one-dimensional ``.npy`` array of ``dtype``, or an error naming the file."""
+    try:
+        array = np.load(path, mmap_mode=mmap_mode)
+    except (OSError, ValueError, EOFError) as exc:
+        raise IndexIntegrityError(path, f"cannot be read as a .npy array ({exc})") from None
+    if array.ndim != 1 or array.dtype != dtype:
+        raise IndexIntegrityError(
+            path, f"expected a 1-D {np.dtype(dtype)} array, got {array.dtype} {array.shape}"
+        )
+    return np.asarray(array)
 
 
 def _check_request(queries: list[str], k: int) -> None:

@@ -63,7 +63,8 @@ def _select(acc, cand, n_cand, k, top_s, top_d):
 
 
 @_jit
-def _search_one(data, indices, indptr, col_max, terms, weights, k, acc, cand, out_docs, out_scores):
+def _search_one(data, indices, indptr, col_max, terms, weights, k, acc, cand, out_docs, out_scores, bad):
+    n_docs = acc.shape[0]
     m = terms.shape[0]
     if m == 0:
         return 0
@@ -91,10 +92,17 @@ def _search_one(data, indices, indptr, col_max, terms, weights, k, acc, cand, ou
         w = weights[order[i]]
         for j in range(indptr[t], indptr[t + 1]):
             d = indices[j]
+            v = data[j]
+            # a damaged index must not make the kernel read or write out of bounds: count and skip
+            if d < 0 or d >= n_docs or not (v >= 0.0 and v < np.inf):
+                bad[0] += 1
+                continue
+            if v == 0.0:  # adds nothing (and must not enter ``cand`` twice)
+                continue
             if acc[d] == 0.0:
                 cand[n_cand] = d
                 n_cand += 1
-            acc[d] += w * data[j]
+            acc[d] += w * v
         i += 1
 
     if i < m:
@@ -168,7 +176,11 @@ def search_batch_jit(
 
     ``acc`` (float64, one per document, all zero) and ``cand`` (int64, one per document) are scratch
     buffers; ``acc`` is left all zero again. Rows of ``out_docs`` are filled with -1 past the hits.
+    ``indptr`` must be non-decreasing within ``0..len(indices)`` and term ids within it (checked when
+    an index is opened); postings with a row outside ``0..len(acc)-1`` or a negative or non-finite
+    impact are skipped. Returns the number of postings skipped (0 for an intact index).
     """
+    bad = np.zeros(1, np.int64)
     nq = q_ptr.shape[0] - 1
     for q in range(nq):
         lo = q_ptr[q]
@@ -185,14 +197,18 @@ def search_batch_jit(
             cand,
             out_docs[q],
             out_scores[q],
+            bad,
         )
         for r in range(filled, k):
             out_docs[q, r] = -1
             out_scores[q, r] = 0.0
+    return bad[0]
 
 
-def search_numpy(data, indices, indptr, q_ptr, q_terms, q_weights, k, acc, out_docs, out_scores) -> None:
-    """Exhaustive numpy scoring with the same output contract as :func:`search_batch_jit`."""
+def search_numpy(data, indices, indptr, q_ptr, q_terms, q_weights, k, acc, out_docs, out_scores) -> int:
+    """Exhaustive numpy scoring with the same output and bounds contract as :func:`search_batch_jit`."""
+    bad = 0
+    n_docs = acc.shape[0]
     for q in range(q_ptr.shape[0] - 1):
         out_docs[q] = -1
         out_scores[q] = 0.0
@@ -202,7 +218,12 @@ def search_numpy(data, indices, indptr, q_ptr, q_terms, q_weights, k, acc, out_d
         acc[:] = 0.0
         for t, w in zip(q_terms[lo:hi], q_weights[lo:hi]):
             a, b = indptr[t], indptr[t + 1]
-            acc[indices[a:b]] += w * data[a:b].astype(np.float64)
+            rows, impacts = indices[a:b], data[a:b].astype(np.float64)
+            ok = (rows >= 0) & (rows < n_docs) & (impacts >= 0.0) & (impacts < np.inf)
+            if not ok.all():
+                bad += int(ok.size - np.count_nonzero(ok))
+                rows, impacts = rows[ok], impacts[ok]
+            acc[rows] += w * impacts
         hits = np.flatnonzero(acc)
         if hits.size > k:
             kth = np.partition(acc[hits], hits.size - k)[hits.size - k]
@@ -212,3 +233,4 @@ def search_numpy(data, indices, indptr, q_ptr, q_terms, q_weights, k, acc, out_d
         out_docs[q, : rows.size] = rows
         out_scores[q, : rows.size] = acc[rows]
         acc[:] = 0.0
+    return bad

@@ -1,9 +1,11 @@
 """Corpus reading: stream passages from JSONL files as ``Doc`` records.
 
-Two row shapes are accepted, and may be mixed in one file:
+Three row shapes are accepted, and may be mixed in one file:
 
 * the Search-R1 / FlashRAG shape ``{"id": "0", "contents": "\\"Title\\"\\ntext"}`` (quoted title line);
-* the explicit shape ``{"id": "0", "title": "Title", "text": "text"}``.
+* the explicit shape ``{"id": "0", "title": "Title", "text": "text"}``;
+* the MedRAG / MedCorp shape ``{"id", "title", "content", "contents"}`` (``contents`` = title and
+  content joined for BM25; the passage is read from ``title`` and ``content``).
 
 Reading streams line by line (also from ``.jsonl.gz``), so a 21M-passage corpus never has to fit in
 memory. Any malformed row raises :class:`CorpusError` naming the file, the line and the field.
@@ -20,7 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO
 
-from retrievers.doc import Doc, split_contents
+from retrievers.doc import Doc, split_contents, stored_fields
 
 __all__ = [
     "CorpusError",
@@ -90,6 +92,13 @@ def record_to_doc(record: dict, path: str | os.PathLike = "<record>", lineno: in
                 raise CorpusError(
                     path, lineno, f"field '{name}' must be a string, got {type(value).__name__}"
                 )
+    elif "title" in record and "content" in record:  # MedRAG snippets (MedCorp)
+        title, text = record["title"], record["content"]
+        for name, value in (("title", title), ("content", text)):
+            if not isinstance(value, str):
+                raise CorpusError(
+                    path, lineno, f"field '{name}' must be a string, got {type(value).__name__}"
+                )
     elif "contents" in record:
         contents = record["contents"]
         if not isinstance(contents, str):
@@ -102,8 +111,8 @@ def record_to_doc(record: dict, path: str | os.PathLike = "<record>", lineno: in
         raise CorpusError(path, lineno, f"missing field '{missing}' (or give 'contents')")
     else:
         raise CorpusError(path, lineno, "missing field 'contents' (or 'title' and 'text')")
-    meta = {k: v for k, v in record.items() if k not in ("id", "title", "text", "contents")}
-    return Doc(id=str(doc_id), title=title, text=text, meta=meta)
+    meta = {k: v for k, v in record.items() if k not in ("id", "title", "text", "content", "contents")}
+    return Doc(id=str(doc_id), title=title, text=text, meta=meta, stored=stored_fields(record, title, text))
 
 
 def read_corpus(path: str | os.PathLike, *, check_unique_ids: bool = False) -> Iterator[Doc]:

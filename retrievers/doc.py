@@ -16,7 +16,9 @@ class Doc:
     """A passage: ``id``, ``title``, ``text``, an optional retrieval ``score`` and free-form ``meta``.
 
     ``contents`` is the Search-R1/FlashRAG corpus convention: the title in double quotes, a newline,
-    then the text.
+    then the text. A record read from a corpus keeps, in ``stored``, its ``id`` and ``contents`` where
+    they differ from ``id`` and that convention (:func:`stored_fields`), so a server returns them as
+    stored.
     """
 
     id: str
@@ -24,10 +26,12 @@ class Doc:
     text: str
     score: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: the source record's ``id``/``contents`` where they differ from ``id`` and the convention
+    stored: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def contents(self) -> str:
-        return f'"{self.title}"\n{self.text}'
+        return self.stored.get("contents", f'"{self.title}"\n{self.text}')
 
     def with_score(self, score: float | None) -> Doc:
         return dataclasses.replace(self, score=score)
@@ -35,7 +39,7 @@ class Doc:
     def to_dict(self, with_score: bool = False) -> dict[str, Any]:
         """The wire/JSON form: ``id``, ``title``, ``text``, ``contents`` (and ``score`` if asked)."""
         out: dict[str, Any] = {
-            "id": self.id,
+            "id": self.stored.get("id", self.id),
             "title": self.title,
             "text": self.text,
             "contents": self.contents,
@@ -62,7 +66,23 @@ class Doc:
         }
         if score is None and isinstance(record.get("score"), (int, float)):
             score = float(record["score"])
-        return cls(id=str(record.get("id", "")), title=title, text=text, score=score, meta=extra)
+        return cls(
+            id=str(record.get("id", "")), title=title, text=text, score=score, meta=extra,
+            stored=stored_fields(record, title, text),
+        )  # fmt: skip
+
+
+def stored_fields(record: dict[str, Any], title: str, text: str) -> dict[str, Any]:
+    """The values of ``record`` that a ``Doc`` of ``title`` and ``text`` would not reproduce: an id
+    that is not a string, a ``contents`` other than ``'"title"\\ntext'`` (an unquoted title, CRLF).
+    They go to ``Doc.stored`` so the record is served back byte-for-byte."""
+    out: dict[str, Any] = {}
+    if "id" in record and not isinstance(record["id"], str):
+        out["id"] = record["id"]
+    contents = record.get("contents")
+    if isinstance(contents, str) and contents != f'"{title}"\n{text}':
+        out["contents"] = contents
+    return out
 
 
 def split_contents(contents: str) -> tuple[str, str]:

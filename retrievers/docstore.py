@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from retrievers.doc import Doc
+from retrievers.integrity import IndexIntegrityError
 
 DOCS_FILE = "docs.jsonl"
 OFFSETS_FILE = "doc_offsets.npy"
@@ -32,7 +33,7 @@ class DocStoreWriter:
 
     def add(self, doc: Doc) -> int:
         """Store one record; returns its row number."""
-        record = {"id": doc.id, "title": doc.title, "text": doc.text}
+        record = {"id": doc.id, "title": doc.title, "text": doc.text, **doc.stored}  # as the corpus stored it
         if doc.meta:
             record.update({k: v for k, v in doc.meta.items() if k not in record})
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
@@ -69,14 +70,35 @@ class DocStore:
         offsets_path = self.directory / OFFSETS_FILE
         if not offsets_path.is_file():
             raise FileNotFoundError(f"{offsets_path} not found: not a document store")
-        self._offsets = np.load(offsets_path, mmap_mode="r" if mmap_mode else None)
-        self._file = open(self.directory / DOCS_FILE, "rb")
+        try:
+            self._offsets = np.load(offsets_path, mmap_mode="r" if mmap_mode else None)
+        except (OSError, ValueError, EOFError) as exc:
+            raise IndexIntegrityError(offsets_path, f"cannot be read as a .npy array ({exc})") from None
+        docs_path = self.directory / DOCS_FILE
+        if not docs_path.is_file():
+            raise IndexIntegrityError(docs_path, "file missing")
+        self._file = open(docs_path, "rb")
         size = os.fstat(self._file.fileno()).st_size
+        self._check_offsets(offsets_path, size)
         if mmap_mode and size:
             self._data: bytes | mmap.mmap = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         else:
             self._data = self._file.read()
         self._id_to_row: dict[str, int] | None = None
+
+    def _check_offsets(self, offsets_path: Path, size: int) -> None:
+        offsets = self._offsets
+        if offsets.ndim != 1 or offsets.dtype != np.uint64 or offsets.shape[0] < 1:
+            self._file.close()
+            raise IndexIntegrityError(
+                offsets_path, f"expected a 1-D uint64 array, got {offsets.dtype} {offsets.shape}"
+            )
+        if offsets[0] != 0 or offsets[-1] != size or np.any(offsets[1:] < offsets[:-1]):
+            self._file.close()
+            raise IndexIntegrityError(
+                self.directory / DOCS_FILE,
+                f"{size} bytes, but {OFFSETS_FILE} says records span 0..{int(offsets[-1])} bytes",
+            )
 
     def __len__(self) -> int:
         return int(self._offsets.shape[0]) - 1
@@ -86,7 +108,12 @@ class DocStore:
         if not 0 <= row < len(self):
             raise IndexError(f"row {row} out of range for a store of {len(self)} documents")
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-        return json.loads(self._data[start:end])
+        try:
+            return json.loads(self._data[start:end])
+        except ValueError as exc:
+            raise IndexIntegrityError(
+                self.directory / DOCS_FILE, f"record {row} is not valid JSON ({exc})"
+            ) from None
 
     def get(self, row: int, score: float | None = None) -> Doc:
         """The ``Doc`` at ``row`` (with ``score`` attached if given)."""
@@ -95,7 +122,7 @@ class DocStore:
     def row_of(self, doc_id: str) -> int | None:
         """Row number of a document id (builds an id map on first use: one pass over the store)."""
         if self._id_to_row is None:
-            self._id_to_row = {self.record(i)["id"]: i for i in range(len(self))}
+            self._id_to_row = {str(self.record(i)["id"]): i for i in range(len(self))}
         return self._id_to_row.get(str(doc_id))
 
     def close(self) -> None:

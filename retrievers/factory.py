@@ -46,7 +46,7 @@ def _options(spec: dict[str, Any], *names: str) -> dict[str, Any]:
 def _open_bm25(spec: dict[str, Any]) -> Retriever:
     from retrievers.bm25 import BM25Retriever
 
-    return BM25Retriever.load(_spec_path(spec), **_options(spec, "mmap", "threads", "backend"))
+    return BM25Retriever.load(_spec_path(spec), **_options(spec, "mmap", "threads", "backend", "verify"))
 
 
 def _open_dense(spec: dict[str, Any]) -> Retriever:
@@ -212,6 +212,35 @@ def read_manifest(index_dir: str | os.PathLike) -> dict[str, Any]:
     raise FileNotFoundError(
         f"{index_dir} has no {MANIFEST} and is not a recognised index (BM25, dense, Lucene)"
     )
+
+
+#: spec keys that say how a retriever is reached or run, never which documents it returns
+_CONNECTION_KEYS = ("url", "timeout", "max_retries", "token", "threads", "workers", "mmap", "verify")
+
+
+def retriever_fingerprint(spec: str | os.PathLike | dict[str, Any] | None) -> Any:
+    """What of a retriever spec decides its results, for the checks that guard resumed runs.
+
+    An index folder is its path (without a trailing slash); a ``/retrieve`` URL is only "a remote
+    server" (the same index may come back on another host or port); a spec dict loses the keys of
+    :data:`_CONNECTION_KEYS`.
+
+    Example:
+        >>> retriever_fingerprint("http://a:3000/retrieve/") == retriever_fingerprint("http://b:4000")
+        True
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return {
+            k: retriever_fingerprint(v) if k == "path" else v
+            for k, v in spec.items()
+            if k not in _CONNECTION_KEYS
+        }
+    text = str(spec)
+    if text.startswith(("http://", "https://")):
+        return "http"
+    return text.rstrip("/") or text
 
 
 def load_retriever(spec: str | os.PathLike | dict[str, Any] | Retriever, **overrides: Any) -> Retriever:

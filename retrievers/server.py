@@ -7,6 +7,8 @@
     optional "topk_retrieval" / "topk_rerank" call the retriever's ``search_rerank(queries, n, k)``.
     GET /health -> {"status": "ok", ...}
 
+Requests are validated as upstream's server reads them (:mod:`retrievers.wire`, also the OpenAPI
+schema); a bearer token, when set, guards every route; bodies over ``max_body_bytes`` get 413.
 Searches never run on the event loop: concurrent requests are queued, merged into batches (while one
 batch is searching, the next one fills up) and searched on worker threads, so one slow search does
 not block other clients and many small requests cost one batched search. ``POST /retrieve`` is
@@ -35,6 +37,7 @@ from fastapi.responses import JSONResponse, Response
 
 from retrievers.base import Retriever
 from retrievers.doc import Doc
+from retrievers.wire import RequestError, parse_request, render_result, retrieve_openapi
 
 
 def _builtin(value: Any) -> Any:
@@ -61,84 +64,11 @@ except ImportError:  # pragma: no cover - exercised only without orjson
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 3000
+#: queries one request may carry: Search-R1's GRPO recipe sends 512 prompts x 5 rollouts = 2,560
+DEFAULT_MAX_QUERIES = 4096
+#: request body limit (8 MiB: 4,096 queries of 2 KB each)
+DEFAULT_MAX_BODY_BYTES = 8 * 2**20
 CONFIG_ENV = "S3_RETRIEVER_SERVER_CONFIG"  # how ``serve`` hands its settings to worker processes
-
-
-class RequestError(ValueError):
-    """A malformed request; becomes an HTTP 4xx with the message as ``detail``."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class RetrieveRequest:
-    queries: list[str]
-    topk: int
-    return_scores: bool
-    rerank: tuple[int, int] | None = None  # (topk_retrieval, topk_rerank)
-
-
-def _positive_int(body: dict, name: str, limit: int) -> int | None:
-    value = body.get(name)
-    if value is None or value == 0:  # null / 0 / missing -> server default, as upstream
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"'{name}' must be a positive integer or null, got {json.dumps(value)}")
-    if value < 0:
-        raise RequestError(f"'{name}' must be a positive integer or null, got {value}")
-    if value > limit:
-        raise RequestError(f"'{name}' = {value} exceeds this server's limit of {limit}")
-    return value
-
-
-def parse_request(body: Any, default_topk: int, max_queries: int, max_topk: int) -> RetrieveRequest:
-    """Validate a ``/retrieve`` body; raises :class:`RequestError` naming the bad field."""
-    if not isinstance(body, dict):
-        raise RequestError(f"request body must be a JSON object, got {type(body).__name__}")
-    if "queries" in body:
-        queries = body["queries"]
-        if not isinstance(queries, list):
-            raise RequestError(f"'queries' must be a list of strings, got {type(queries).__name__}")
-    elif "query" in body:
-        if not isinstance(body["query"], str):
-            raise RequestError(f"'query' must be a string, got {type(body['query']).__name__}")
-        queries = [body["query"]]
-    else:
-        raise RequestError("missing field 'queries' (a list of strings) or 'query' (a string)")
-    for i, q in enumerate(queries):
-        if not isinstance(q, str):
-            raise RequestError(f"'queries[{i}]' must be a string, got {type(q).__name__}")
-    if len(queries) > max_queries:
-        raise RequestError(
-            f"{len(queries)} queries in one request; this server's limit is {max_queries}", 413
-        )
-    topk = _positive_int(body, "topk", max_topk) or default_topk
-    return_scores = body.get("return_scores", False)
-    if return_scores is None:
-        return_scores = False
-    if not isinstance(return_scores, bool):
-        raise RequestError(f"'return_scores' must be true or false, got {json.dumps(return_scores)}")
-    rerank = None
-    if body.get("topk_retrieval") is not None or body.get("topk_rerank") is not None:
-        k = (
-            _positive_int(body, "topk_rerank", max_topk)
-            or _positive_int(body, "topk", max_topk)
-            or default_topk
-        )
-        n = _positive_int(body, "topk_retrieval", max_topk) or max(10, k)
-        if n < k:
-            raise RequestError(f"'topk_retrieval' ({n}) must be >= 'topk_rerank' ({k})")
-        rerank = (n, k)
-    return RetrieveRequest(queries=queries, topk=topk, return_scores=return_scores, rerank=rerank)
-
-
-def render_result(results: list[list[Doc]], return_scores: bool) -> dict[str, Any]:
-    """The response envelope; every document carries ``id``, ``title``, ``text`` and ``contents``."""
-    if return_scores:
-        return {"result": [[{"document": d.to_dict(), "score": d.score} for d in docs] for docs in results]}
-    return {"result": [[d.to_dict() for d in docs] for docs in results]}
 
 
 @dataclass
@@ -213,10 +143,14 @@ class _RetrieveHandler:
         self.retriever = retriever
         self.batcher = batcher
         self.limits = (default_topk, max_queries, max_topk)
-        self.expected = f"Bearer {token}".encode() if token is not None else None
+        self.token = token.encode() if token is not None else None
 
     def authorized(self, authorization: bytes | None) -> bool:
-        return self.expected is None or secrets.compare_digest(authorization or b"", self.expected)
+        """``Authorization: Bearer <token>``; the scheme name is case-insensitive (RFC 9110)."""
+        if self.token is None:
+            return True
+        scheme, _, credentials = (authorization or b"").strip().partition(b" ")
+        return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), self.token)
 
     async def __call__(self, body: bytes) -> tuple[int, bytes]:
         try:
@@ -251,49 +185,70 @@ def _detail(message: str) -> bytes:
     return _dumps({"detail": message})
 
 
-_UNAUTHORIZED = (401, b'{"detail":"missing or wrong bearer token"}')
+_UNAUTHORIZED = b'{"detail":"missing or wrong bearer token"}'
+
+
+async def _respond(send: Any, status: int, content: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 class _FastPath:
-    """ASGI middleware answering ``POST /retrieve`` directly; everything else goes on to FastAPI."""
+    """ASGI middleware in front of every route: the bearer token, then ``POST /retrieve`` answered
+    directly under a body-size limit; everything else goes on to FastAPI."""
 
-    def __init__(self, app: Any, handler: _RetrieveHandler):
+    def __init__(self, app: Any, handler: _RetrieveHandler, max_body_bytes: int):
         self.app = app
         self.handler = handler
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self, size: int | str) -> bytes:
+        return _detail(
+            f"request body of {size} bytes exceeds this server's limit of {self.max_body_bytes} bytes"
+        )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/retrieve":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-        if not self.handler.authorized(authorization):
-            status, content = _UNAUTHORIZED
-        else:
-            chunks = []
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-            status, content = await self.handler(b"".join(chunks))
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        headers = dict(scope["headers"])
+        if not self.handler.authorized(headers.get(b"authorization")):
+            await _respond(send, 401, _UNAUTHORIZED)
+            return
+        if scope["method"] != "POST" or scope["path"] != "/retrieve":
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _respond(send, 413, self._too_large(int(declared)))
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:  # chunked upload without a Content-Length
+                await _respond(send, 413, self._too_large(f"more than {self.max_body_bytes}"))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        status, content = await self.handler(b"".join(chunks))
+        await _respond(send, status, content)
 
 
 def create_app(
     retriever: Retriever,
     default_topk: int = 3,
-    max_queries: int = 1024,
+    max_queries: int = DEFAULT_MAX_QUERIES,
     max_topk: int = 1000,
     token: str | None = None,
     workers: int = 2,
     max_batch: int = 512,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """A FastAPI app serving ``retriever`` on ``POST /retrieve`` and ``GET /health``.
 
@@ -302,9 +257,11 @@ def create_app(
         default_topk: k when a request sends ``topk`` null, 0 or nothing.
         max_queries: most queries one request may carry (more -> 413).
         max_topk: largest ``topk`` accepted (more -> 422).
-        token: if set, requests need ``Authorization: Bearer <token>`` (else 401).
+        token: if set, every route (``/openapi.json`` and ``/docs`` too) needs
+            ``Authorization: Bearer <token>`` (else 401).
         workers: threads running searches concurrently (per server process).
         max_batch: most queries merged into one ``search`` call.
+        max_body_bytes: largest request body accepted (more -> 413).
 
     Example:
         >>> import uvicorn  # doctest: +SKIP
@@ -323,18 +280,17 @@ def create_app(
 
     app = FastAPI(title="s3 retrieval server", version="1", lifespan=lifespan)
     app.state.retriever = retriever
-    app.add_middleware(_FastPath, handler=handler)
+    app.add_middleware(_FastPath, handler=handler, max_body_bytes=max_body_bytes)
 
     @app.get("/health")
-    async def health(request: Request) -> Response:
-        if not handler.authorized(request.headers.get("authorization", "").encode()):
-            return Response(_UNAUTHORIZED[1], status_code=401, media_type="application/json")
+    async def health() -> Response:
         info = {
             "status": "ok",
             "retriever": type(retriever).__name__,
             "default_topk": default_topk,
             "max_topk": max_topk,
             "max_queries": max_queries,
+            "max_body_bytes": max_body_bytes,
             "rerank": hasattr(retriever, "search_rerank"),
             "pid": os.getpid(),
         }
@@ -343,12 +299,9 @@ def create_app(
             info["num_docs"] = num_docs
         return JSONResponse(info)
 
-    @app.post("/retrieve")
+    @app.post("/retrieve", openapi_extra=retrieve_openapi(max_queries, max_topk))
     async def retrieve(request: Request) -> Response:  # reached only if the fast path is bypassed
-        if not handler.authorized(request.headers.get("authorization", "").encode()):
-            status, content = _UNAUTHORIZED
-        else:
-            status, content = await handler(await request.body())
+        status, content = await handler(await request.body())
         return Response(content, status_code=status, media_type="application/json")
 
     return app
@@ -385,13 +338,14 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     default_topk: int = 3,
-    max_queries: int = 1024,
+    max_queries: int = DEFAULT_MAX_QUERIES,
     max_topk: int = 1000,
     token: str | None = None,
     search_threads: int = 2,
     log_level: str = "info",
     workers: int | str = "auto",
     overrides: dict[str, Any] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Open ``retriever`` (a ``Retriever`` or a spec for ``load_retriever``) and serve it until stopped.
 
@@ -413,7 +367,7 @@ def serve(
     n = default_workers(retriever) if workers == "auto" else max(1, int(workers))
     app_options = {
         "default_topk": default_topk, "max_queries": max_queries, "max_topk": max_topk, "token": token,
-        "workers": search_threads,
+        "workers": search_threads, "max_body_bytes": max_body_bytes,
     }  # fmt: skip
     if n > 1 and isinstance(spec, Retriever):
         log.warning("workers=%d needs an index path or spec, not a Retriever object: using 1 process", n)
@@ -453,7 +407,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=os.environ.get("S3_RETRIEVER_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("S3_RETRIEVER_PORT", DEFAULT_PORT)))
     parser.add_argument("--topk", type=int, default=3, help="k when a request sends topk null")
-    parser.add_argument("--max-queries", type=int, default=1024, help="most queries per request")
+    parser.add_argument(
+        "--max-queries", type=int, default=DEFAULT_MAX_QUERIES,
+        help="most queries per request (Search-R1's GRPO recipe sends 2,560)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest request body (more: 413)"
+    )
     parser.add_argument("--max-topk", type=int, default=1000, help="largest topk accepted")
     parser.add_argument(
         "--workers", type=_workers_arg, default="auto",
@@ -475,6 +435,7 @@ def run_from_args(args: argparse.Namespace) -> None:
     serve(
         spec, args.host, args.port, args.topk, args.max_queries, args.max_topk, args.token,
         search_threads=args.search_threads, workers=args.workers, overrides=overrides,
+        max_body_bytes=args.max_body_bytes,
     )  # fmt: skip
 
 

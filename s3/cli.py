@@ -6,7 +6,9 @@
     s3 precompute | s3 train | s3 evaluate | s3 demo
 
 Each subcommand lives in ``s3/commands/<name>.py`` and exposes ``register(subparsers)``; modules
-keep heavy imports inside their ``run`` function so ``s3 --help`` stays fast.
+keep heavy imports inside their ``run`` function so ``s3 --help`` stays fast. An error ends the
+command with one line on stderr naming the file, line or field and the fix (exit code 2;
+:mod:`s3.errors`); ``s3 --debug COMMAND ...`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from s3.logs import setup_logging
 
@@ -26,6 +29,7 @@ COMMANDS = (
     "search",
     "datasheet",
     "precompute",
+    "tiny_model",
     "warmstart",
     "train",
     "evaluate",
@@ -36,9 +40,17 @@ COMMANDS = (
 log = logging.getLogger("s3")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and the exit code 2), like every CLI error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s3", description="Train and use s3 search agents for RAG.")
+    parser = OneLineParser(prog="s3", description="Train and use s3 search agents for RAG.")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -63,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        from s3.errors import one_line
+
+        message, code = one_line(exc)
+        sys.stderr.write(f"s3 {args.command}: error: {message}\n")
+        return code
     return int(result or 0)
 
 

@@ -7,7 +7,8 @@ names the file, the line (or row) and the field. Formats:
 - Search-R1 / s3 training parquet: ``prompt``, ``reward_model.ground_truth`` (``{question, target,
   gt_docs}`` or a plain target), ``data_source``, ``extra_info``;
 - Hugging Face datasets by name (e.g. ``RUC-NLPIR/FlashRAG_datasets``, config ``nq``), through
-  ``datasets.load_dataset``.
+  ``datasets.load_dataset``; without a split, ``test``, else ``dev``, else ``train``;
+- MIRAGE's ``benchmark.json`` (medical multiple choice: ``question``, ``options``, ``answer`` letter).
 
 :func:`normalize_question` (trim, end with ``?``) is the one join key of every cache.
 
@@ -252,8 +253,12 @@ def searchr1_row_to_example(row: Mapping[str, Any], where: str, index: int) -> Q
     question = _check_question(question, where, "question")
     extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
     split = str(extra.get("split") or "train")
-    rid = extra.get("index", index)
-    meta = {k: v for k, v in row.items() if k not in ("prompt", "reward_model", "data_source", "extra_info")}
+    rid = row.get("id")  # a parquet's own id column wins over the positional extra_info.index
+    if rid is None:
+        rid = extra.get("index", index)
+    meta = {
+        k: v for k, v in row.items() if k not in ("id", "prompt", "reward_model", "data_source", "extra_info")
+    }
     return QAExample(
         id=str(rid),
         question=question,
@@ -290,25 +295,55 @@ def read_searchr1_parquet(path: str | Path) -> list[QAExample]:
     return out
 
 
-def load_hf_dataset(name: str, config: str | None = None, split: str = "test") -> list[QAExample]:
+#: the split an evaluation reads when none is named: the first of these the dataset has (the reference
+#: takes FlashRAG's ``test``, else ``dev``, else ``train``; local folders call ``dev`` ``validation``)
+EVAL_SPLIT_FALLBACK = ("test", "dev", "validation", "train")
+
+
+def first_available_split(available: Iterable[str], where: str) -> str:
+    """The first split of :data:`EVAL_SPLIT_FALLBACK` in ``available``; logged when it is not ``test``."""
+    available = list(available)
+    for name in EVAL_SPLIT_FALLBACK:
+        if name in available:
+            if name != "test":
+                log.warning("%s has no test split; evaluating on %r (available: %s)", where, name, available)
+            return name
+    raise DataError(
+        f"{where}: none of the splits {list(EVAL_SPLIT_FALLBACK)} exists (available: {available})"
+    )
+
+
+def load_hf_dataset(name: str, config: str | None = None, split: str | None = None) -> list[QAExample]:
     """Load a QA set through ``datasets.load_dataset`` (hub names or local dataset folders/files).
 
     Args:
         name: e.g. ``"RUC-NLPIR/FlashRAG_datasets"``, or a local path ``datasets`` understands.
         config: the subset, e.g. ``"nq"``.
-        split: ``train``, ``dev`` or ``test``.
+        split: ``train``, ``dev`` or ``test``; None = ``test`` if the dataset has one, else ``dev``, else
+            ``train`` (:data:`EVAL_SPLIT_FALLBACK`, as the reference builds its test sets).
 
     Returns:
-        Examples with ``source = config or name`` and the given split.
+        Examples with ``source = config or name`` and the split read.
     """
     import datasets
 
-    where_name = f"{name}{'/' + config if config else ''}:{split}"
+    label = f"hf:{name}{'/' + config if config else ''}"
     if Path(name).suffix in (".json", ".jsonl", ".parquet", ".csv"):
+        split = split or "test"
         builder = {".jsonl": "json", ".json": "json"}.get(Path(name).suffix, Path(name).suffix[1:])
         ds = datasets.load_dataset(builder, data_files={split: name}, split=split)
     else:
+        if split is None:
+            try:
+                available = datasets.get_dataset_split_names(name, config)
+            except Exception as exc:  # hub or network errors come in many types
+                raise DataError(
+                    f"{label}: cannot list its splits ({type(exc).__name__}: {exc}); without hub access, "
+                    "download the files elsewhere and give the local JSONL files"
+                ) from None
+            split = first_available_split(available, label)
         ds = datasets.load_dataset(name, config, split=split)
+    where_name = f"{label}:{split}"
     source = config or Path(name).name
     out = [
         example_from_record(row, f"{where_name} (row {i})", source, split, default_id=f"{split}-{i}")
@@ -319,6 +354,115 @@ def load_hf_dataset(name: str, config: str | None = None, split: str = "test") -
     return out
 
 
+# ---------------------------------------------------------------- MIRAGE (medical multiple choice)
+
+#: the five sets of MIRAGE's ``benchmark.json`` (its keys), in the order of the s3 paper's Table 2
+MIRAGE_SETS = ("medqa", "medmcqa", "pubmedqa", "bioasq", "mmlu")
+
+
+def format_options(question: str, options: Mapping[str, str]) -> str:
+    """The question as the searcher and the generator see it: the question, then one line per option.
+
+    Example::
+
+        >>> print(format_options("Which drug?", {"A": "Heparin", "B": "Aspirin"}))
+        Which drug?
+        Options:
+        A. Heparin
+        B. Aspirin
+    """
+    lines = [question.strip(), "Options:"]
+    lines += [f"{letter}. {text}" for letter, text in options.items()]
+    return "\n".join(lines)
+
+
+def mirage_example(entry: Any, where: str, set_name: str, key: str) -> QAExample:
+    """One ``benchmark.json`` entry (``question``, ``options`` letter -> text, ``answer`` letter) -> example.
+
+    The example's ``question`` carries the options (:func:`format_options`); ``meta`` keeps the bare
+    question as ``retrieval_question`` (MIRAGE retrieves with the question only), the ``options`` and
+    the ``answer`` letter. The gold answer is ``"<letter>: <option text>"``, as the reference writes it.
+    """
+    if not isinstance(entry, Mapping):
+        raise DataError(f"{where}: expected a JSON object, got {type(entry).__name__}")
+    for name in ("question", "options", "answer"):
+        if name not in entry:
+            raise DataError(f"{where}: missing field '{name}'")
+    question = _check_question(entry["question"], where)
+    options = entry["options"]
+    if not isinstance(options, Mapping) or not options:
+        raise DataError(f"{where}: field 'options' must be a non-empty object of letter -> text")
+    for letter, text in options.items():
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where}: field 'options.{letter}' must be a non-empty string")
+    answer = entry["answer"]
+    if not isinstance(answer, str) or answer.strip() not in options:
+        raise DataError(
+            f"{where}: field 'answer' must be one of the option letters {list(options)}, got {answer!r}"
+        )
+    answer = answer.strip()
+    meta = {k: v for k, v in entry.items() if k not in ("question", "options", "answer")}
+    meta.update({"retrieval_question": question, "options": dict(options), "answer": answer})
+    return QAExample(
+        id=str(key),
+        question=format_options(question, options),
+        golden_answers=[f"{answer}: {options[answer]}"],
+        source=set_name,
+        split="test",
+        meta=meta,
+    )
+
+
+def read_mirage_benchmark(path: str | Path, sets: Iterable[str] | None = None) -> dict[str, list[QAExample]]:
+    """Read MIRAGE's ``benchmark.json``: ``{set: {id: {"question", "options", "answer"}}}``.
+
+    Args:
+        path: the file (from the MIRAGE repository).
+        sets: the sets to read (default: every set in the file); see :data:`MIRAGE_SETS`.
+
+    Returns:
+        Set name -> examples in sorted id order (as MIRAGE's own loader orders them).
+
+    Raises:
+        DataError: naming the file, the set, the entry id and the field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"{path}: no such file (MIRAGE's benchmark.json is in github.com/Teddy-XiongGZ/MIRAGE)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, Mapping):
+        raise DataError(f"{path}: expected a JSON object of sets ({', '.join(MIRAGE_SETS)})")
+    out = {}
+    for name in list(sets) if sets is not None else list(data):
+        if name not in data:
+            raise DataError(f"{path}: no set {name!r} (the file has {sorted(data)})")
+        entries = data[name]
+        if not isinstance(entries, Mapping) or not entries:
+            raise DataError(f"{path}: set {name!r} must be a non-empty object of id -> question")
+        out[name] = [mirage_example(entries[k], f"{path}: {name}/{k}", name, k) for k in sorted(entries)]
+    return out
+
+
+def sample_examples(examples: list[QAExample], n: int | None, seed: int = 42) -> list[QAExample]:
+    """At most ``n`` examples drawn without replacement, as the reference samples its test sets.
+
+    The draw is ``numpy.random.RandomState(seed).choice(len, n, replace=False)``: the rows pandas'
+    ``DataFrame.sample(n=n, random_state=seed)`` picks, in its order. A set of ``n`` or fewer is
+    returned whole, in file order.
+    """
+    if n is None or len(examples) <= n:
+        return list(examples)
+    import numpy as np
+
+    picked = np.random.RandomState(seed).choice(len(examples), size=n, replace=False)
+    return [examples[int(i)] for i in picked]
+
+
 def load_qa(spec: str | Path, source: str | None = None, split: str | None = None) -> list[QAExample]:
     """Load QA examples from a spec: a ``.jsonl`` file, a ``.parquet`` file, or ``hf:NAME[/CONFIG][:SPLIT]``.
 
@@ -327,9 +471,16 @@ def load_qa(spec: str | Path, source: str | None = None, split: str | None = Non
         load_qa("data/nq/test.jsonl")                      # FlashRAG JSONL
         load_qa("data/train_e5_s3.parquet")                # Search-R1/s3 parquet
         load_qa("hf:RUC-NLPIR/FlashRAG_datasets/nq:test")  # Hugging Face
+        load_qa("hf:RUC-NLPIR/FlashRAG_datasets/nq")       # its test split, else dev, else train
+        load_qa("mirage:data/benchmark.json:medqa")        # one set of MIRAGE's benchmark.json
     """
     text = str(spec)
-    if text.startswith("hf:"):
+    if text.startswith("mirage:"):
+        path, sep, name = text[len("mirage:") :].rpartition(":")
+        if not sep or not path or not name:
+            raise DataError(f"{spec}: expected mirage:BENCHMARK_JSON:SET, SET one of {list(MIRAGE_SETS)}")
+        examples = read_mirage_benchmark(path, [name])[name]
+    elif text.startswith("hf:"):
         body = text[3:]
         body, _, hf_split = body.rpartition(":") if ":" in body else (body, "", "")
         parts = body.split("/")
@@ -337,7 +488,7 @@ def load_qa(spec: str | Path, source: str | None = None, split: str | None = Non
             name, config = body, None  # a local dataset folder/file, or a hub name without config
         else:
             name, config = "/".join(parts[:2]), "/".join(parts[2:])
-        examples = load_hf_dataset(name, config, hf_split or split or "test")
+        examples = load_hf_dataset(name, config, hf_split or split)
     else:
         path = Path(text)
         if path.suffix == ".parquet":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections import defaultdict
@@ -36,10 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generators.factory import GeneratorConfig
+from generators.factory import GeneratorConfig, generator_fingerprint
 from retrievers.doc import Doc
+from retrievers.factory import retriever_fingerprint
 from s3.config import ConfigError, field, save_config, to_dict
 from s3.data import DataError, QAExample, deduplicate, filter_training, load_qa, normalize_question
+from s3.records import RecordsError, read_records
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,8 @@ SUMMARY_FILE = "summary.json"
 RUN_FILE = "run.json"
 CONFIG_FILE = "precompute.yaml"
 INDEX_DIR = "index"
-#: config fields that change cached results: a resumed run must agree on them
+#: config fields that change cached results: a resumed run must agree on them (the generator's and
+#: judge's models and sampling, not how they are reached: see generators.factory.generator_fingerprint)
 _FINGERPRINT_FIELDS = ("k", "retrieve_k", "corpus", "index", "generator", "judge")
 
 
@@ -62,7 +66,12 @@ class PrecomputeConfig:
     )
     data: list[str] = field(
         default_factory=list,
-        help="QA sets: .jsonl (FlashRAG), .parquet (Search-R1/s3) or hf:NAME/CONFIG:SPLIT",
+        help="QA sets: [SPLIT=].jsonl (FlashRAG), .parquet (Search-R1/s3) or hf:NAME/CONFIG:SPLIT; "
+        "SPLIT= names the split (train, val, test, ...)",
+    )
+    split: str | None = field(
+        None,
+        help="split of the data entries that name none (else guessed from the file name, with a warning)",
     )
     corpus: str | None = field(None, help="corpus JSONL; BM25 is built from it into output_dir/index")
     index: str | None = field(
@@ -105,32 +114,17 @@ class PrecomputeConfig:
 # ---------------------------------------------------------------- cache file
 
 
-def _read_jsonl_tolerant(path: Path, repair: bool) -> dict[str, dict[str, Any]]:
-    """Entries of a cache file by key; a truncated last line (a killed writer) is dropped (and cut off
-    the file when ``repair``); a broken line elsewhere is corruption and raises :class:`DataError`."""
+def _read_cache(path: Path, repair: bool) -> dict[str, dict[str, Any]]:
+    """Entries of a cache file by key (a torn last line dropped, see :mod:`s3.records`)."""
+    try:
+        records = read_records(path, repair=repair)
+    except RecordsError as exc:
+        raise DataError(str(exc)) from None
     entries: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return entries
-    data = path.read_bytes()
-    lines = data.splitlines(keepends=True)
-    good_end = 0
-    for lineno, raw in enumerate(lines, start=1):
-        last = lineno == len(lines)
-        try:
-            if not raw.endswith(b"\n"):
-                raise ValueError("no newline")
-            entry = json.loads(raw)
-            key = entry["key"]
-        except (ValueError, KeyError, TypeError):
-            if last:
-                log.warning("%s:%d: dropping a truncated last line (an interrupted run)", path, lineno)
-                break
-            raise DataError(f"{path}:{lineno}: corrupt cache line (not a JSON object with 'key')") from None
-        entries[key] = entry
-        good_end += len(raw)
-    if repair and good_end < len(data):
-        with path.open("r+b") as f:
-            f.truncate(good_end)
+    for i, entry in enumerate(records, start=1):
+        if "key" not in entry:
+            raise DataError(f"{path}: record {i} has no 'key' (not a naive-RAG cache entry)")
+        entries[entry["key"]] = entry
     return entries
 
 
@@ -149,7 +143,7 @@ def load_rag_cache(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no naive-RAG cache here (run `s3 precompute` first)")
-    return _read_jsonl_tolerant(path, repair=False)
+    return _read_cache(path, repair=False)
 
 
 def initial_docs(entry: dict[str, Any], k: int | None = None) -> list[Doc]:
@@ -180,8 +174,14 @@ def _write_atomic(path: Path, lines: list[str]) -> None:
 
 
 def load_examples(cfg: PrecomputeConfig) -> tuple[list[QAExample], int]:
-    """All questions of the config, validated and de-duplicated: (examples, duplicates dropped)."""
-    specs: list[tuple[str, str | None, str | None]] = [(s, None, None) for s in cfg.data]
+    """All questions of the config, validated and de-duplicated within each split: (examples, dropped).
+
+    A question may appear in several splits (a test question equal to a training one stays in the
+    test file); the cache, keyed by question, computes it once.
+    """
+    specs: list[tuple[str, str | None, str | None]] = [
+        (spec, None, split) for spec, split in (data_split(s, cfg.split) for s in cfg.data)
+    ]
     if cfg.task_dir:
         task = Path(cfg.task_dir)
         for split in ("train", "val", "test"):
@@ -193,7 +193,36 @@ def load_examples(cfg: PrecomputeConfig) -> tuple[list[QAExample], int]:
     for spec, source, split in specs:
         batch = load_qa(spec, source=source, split=split)
         examples.extend(batch[: cfg.limit] if cfg.limit else batch)
-    return deduplicate(examples)
+    by_split: dict[str, list[QAExample]] = defaultdict(list)
+    for ex in examples:
+        by_split[ex.split].append(ex)
+    dropped = 0
+    for split, group in by_split.items():
+        by_split[split], n = deduplicate(group)
+        dropped += n
+    kept = {id(ex) for group in by_split.values() for ex in group}
+    return [ex for ex in examples if id(ex) in kept], dropped
+
+
+_NAMED_SPLIT = re.compile(r"^(?P<split>[A-Za-z][\w-]*)=(?P<spec>.+)$")
+
+
+def data_split(entry: str, default: str | None = None) -> tuple[str, str | None]:
+    """``"train=q.jsonl"`` -> ``("q.jsonl", "train")``; an entry naming no split gets ``default``, and a
+    JSONL file with neither gets the split its name suggests (``test`` if none), with a warning."""
+    m = _NAMED_SPLIT.match(entry)
+    if m and not entry.startswith("hf:"):
+        return m["spec"], m["split"]
+    if default or entry.startswith("hf:") or Path(entry).suffix == ".parquet":
+        return entry, default  # hf: specs and parquet rows carry their own split
+    from s3.data import _infer_split
+
+    guessed = _infer_split(Path(entry))
+    log.warning(
+        "%s: no split named; guessed %r from the file name. Name it: --data %s=%s (or --split %s)",
+        entry, guessed, guessed, entry, guessed,
+    )  # fmt: skip
+    return entry, guessed
 
 
 def corpus_path(cfg: PrecomputeConfig) -> str | None:
@@ -233,9 +262,13 @@ def open_retriever(cfg: PrecomputeConfig):
     return BM25Retriever.load(target)
 
 
-def _fingerprint(cfg: PrecomputeConfig) -> dict[str, Any]:
-    d = to_dict(cfg)
-    return {k: d[k] for k in _FINGERPRINT_FIELDS}
+def _fingerprint(config: dict[str, Any]) -> dict[str, Any]:
+    """What changes cached results: the generator and judge (models, sampling, never their endpoints)."""
+    out = {k: config.get(k) for k in _FINGERPRINT_FIELDS}
+    out["generator"] = generator_fingerprint(out["generator"])
+    out["judge"] = generator_fingerprint(out["judge"])
+    out["index"] = retriever_fingerprint(out["index"])
+    return out
 
 
 def _check_resume(cfg: PrecomputeConfig, out: Path) -> None:
@@ -245,9 +278,9 @@ def _check_resume(cfg: PrecomputeConfig, out: Path) -> None:
     path = out / CONFIG_FILE
     if not path.is_file() or not (out / CACHE_FILE).is_file():
         return
-    old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    new = _fingerprint(cfg)
-    diff = [k for k in _FINGERPRINT_FIELDS if old.get(k) != new[k]]
+    old = _fingerprint(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    new = _fingerprint(to_dict(cfg))
+    diff = [k for k in _FINGERPRINT_FIELDS if old[k] != new[k]]
     if diff:
         raise ConfigError(
             f"{out}: the cache there was made with different {', '.join(diff)}; "
@@ -390,12 +423,16 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
     cache_file = out / CACHE_FILE
     timings = Timings()
     t = time.perf_counter()
-    done = _read_jsonl_tolerant(cache_file, repair=True)
+    done = _read_cache(cache_file, repair=True)
     timings.add("io", t)
-    todo = [ex for ex in examples if ex.key not in done]
-    log.info("%d questions: %d cached, %d to compute", len(examples), len(examples) - len(todo), len(todo))
+    first: dict[str, QAExample] = {}
+    for ex in examples:  # a question in several splits is computed once
+        first.setdefault(ex.key, ex)
+    unique = list(first.values())
+    todo = [ex for ex in unique if ex.key not in done]
+    log.info("%d questions: %d cached, %d to compute", len(unique), len(unique) - len(todo), len(todo))
     if todo:
-        with tqdm(total=len(examples), initial=len(examples) - len(todo), desc="precompute",
+        with tqdm(total=len(unique), initial=len(unique) - len(todo), desc="precompute",
                   unit="q", disable=not cfg.progress) as progress:  # fmt: skip
             if cfg.backend == "ray":
                 from s3.precompute_ray import run_ray
@@ -404,14 +441,14 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
             else:
                 _run_local(cfg, todo, cache_file, timings, progress)
     t = time.perf_counter()
-    entries = _read_jsonl_tolerant(cache_file, repair=True)
+    entries = _read_cache(cache_file, repair=True)
     missing = [ex.key for ex in examples if ex.key not in entries]
     if missing:
         raise RuntimeError(
             f"{len(missing)} questions missing from {cache_file} after the run, e.g. {missing[0]!r}"
         )
     # canonical order: this run's questions in input order, then any older entries by key
-    keys = [ex.key for ex in examples]
+    keys = list(dict.fromkeys(ex.key for ex in examples))  # a question in several splits: once
     known = set(keys)
     keys += sorted(k for k in entries if k not in known)
     _write_atomic(cache_file, [_dump(entries[k]) for k in keys])
@@ -435,6 +472,11 @@ def _write_trainer_files(
         by_split["train" if ex.split in cfg.train_splits else ex.split].append(ex)
     files: dict[str, int] = {}
     filter_stats: dict[str, int] = {}
+    if not by_split.get("train"):
+        log.warning(
+            "no training questions (splits %s): train.jsonl is not written; name the training file with "
+            "--data train=FILE (or train_splits=...)", ", ".join(sorted(by_split)) or "none",
+        )  # fmt: skip
     for split, split_examples in sorted(by_split.items()):
         if split == "train":
             split_examples, filter_stats = filter_training(

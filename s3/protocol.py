@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -32,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from retrievers.doc import Doc
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from s3.episode import Episode, EpisodeConfig
@@ -317,6 +320,9 @@ class S3Protocol(Protocol):
         try:
             return self._parse(text, window_size, select_cap, repairs)
         except Exception:  # a parser bug must not kill a rollout; count it and treat the turn as invalid
+            log.exception(
+                "parser error (a bug: please report it); the turn counts as invalid: %r", text[:200]
+            )
             repairs["parser_error"] += 1
             return Action(INVALID, repairs=dict(repairs), text=text)
 

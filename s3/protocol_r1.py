@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ from collections.abc import Sequence
 from retrievers.doc import Doc
 from s3.episode import Episode, EpisodeConfig, dedupe_docs
 from s3.protocol import ANSWER, INVALID, PROTOCOLS, SEARCH, Action, Message, Protocol, parse_query
+
+log = logging.getLogger(__name__)
 
 #: the canonical name, and the aliases :func:`s3.protocol.get_protocol` also accepts
 NAME = "search-r1"
@@ -167,6 +170,9 @@ class SearchR1Protocol(Protocol):
         try:
             return self._parse(text, repairs)
         except Exception:  # a parser bug must not kill a rollout; count it and treat the turn as invalid
+            log.exception(
+                "parser error (a bug: please report it); the turn counts as invalid: %r", text[:200]
+            )
             repairs["parser_error"] += 1
             return Action(INVALID, repairs=dict(repairs), text=text)
 

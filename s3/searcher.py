@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -52,6 +53,46 @@ class SearcherConfig:
     )
     rollout: RolloutConfig = field(default_factory=RolloutConfig.greedy, help="decoding and token budgets")
     batch_size: int = field(64, help="questions per batched rollout in search_batch")
+    preset: str = field("", help="the preset these rules came from (s3 train/warmstart --preset), if any")
+
+    @classmethod
+    def from_training(cls, cfg: Any) -> SearcherConfig:
+        """The rules a warm-start or training config taught: its protocol, episode rules, token budgets
+        and preset, decoded greedily (what ``s3 warmstart`` and ``s3 train`` save in a checkpoint)."""
+        from s3.presets import BUDGET_FIELDS
+
+        budgets = {k: getattr(cfg.rollout, k) for k in BUDGET_FIELDS}
+        return cls(
+            protocol=cfg.protocol,
+            protocol_options=dict(cfg.protocol_options),
+            episode=cfg.episode,
+            rollout=RolloutConfig.greedy(**budgets),
+            preset=getattr(cfg, "preset", "") or "",
+        )
+
+    def apply_preset(self, name: str) -> SearcherConfig:
+        """Take a preset's rules (:func:`s3.presets.searcher_settings`): an episode preset sets the
+        episode rules; a training preset also sets the protocol and the token budgets."""
+        from s3.presets import searcher_settings
+
+        settings = searcher_settings(name)
+        self.episode = from_dict(EpisodeConfig, settings["episode"], where=f"preset {name}")
+        if "protocol" in settings:
+            self.protocol = settings["protocol"]
+            self.protocol_options = settings["protocol_options"]
+            for key, value in settings["rollout"].items():
+                setattr(self.rollout, key, value)
+        self.preset = name
+        return self
+
+    def mismatch(self, protocol: str, episode: EpisodeConfig) -> list[str]:
+        """The settings in which ``protocol``/``episode`` differ from these rules (empty: they agree)."""
+        out = [] if protocol == self.protocol else [f"protocol {self.protocol} vs {protocol}"]
+        for f in dataclasses.fields(EpisodeConfig):
+            mine, theirs = getattr(self.episode, f.name), getattr(episode, f.name)
+            if mine != theirs:
+                out.append(f"episode.{f.name} {mine} vs {theirs}")
+        return out
 
     def make_protocol(self) -> Protocol:
         """The protocol instance these settings describe (``protocol_options`` passed to it)."""
@@ -180,7 +221,8 @@ class Searcher:
             retriever: a ``Retriever`` or an index folder / ``/retrieve`` URL.
             backend: ``"transformers"`` (CPU/GPU), ``"vllm"`` (GPU) or ``"openai"`` (a served model;
                 pass ``base_url=`` and ``model=``).
-            preset: an episode preset (``"8-3-3"``, ``"5-3-4"``, ...) overriding the saved one.
+            preset: a preset overriding the saved rules: an episode preset (``"8-3-3"``, ``"5-3-4"``,
+                ...) or a training preset (``"tiny"``, ``"7b"``: protocol, episode rules and budgets).
             device: for the transformers backend: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
             config: a full :class:`SearcherConfig` (wins over the saved one and ``preset``).
             mode: ``"s3"`` or ``"search-r1"``; when the saved config is of another protocol (or there is
@@ -191,13 +233,14 @@ class Searcher:
 
         path = str(path_or_hub_id)
         if config is None:
-            config = load_searcher_config(path)
+            saved = config = load_searcher_config(path)
             if config is None or (
                 mode is not None and config.protocol != SearcherConfig.for_mode(mode).protocol
             ):
                 config = SearcherConfig.for_mode(mode or "s3")
             if preset is not None:
-                config.episode = episode_preset(preset)
+                warn_mismatch(path, saved, preset)
+                config.apply_preset(preset)
         if backend in ("transformers", "hf"):
             backend_kwargs.setdefault("device", device)
         policy = load_policy(path, backend=backend, **backend_kwargs)
@@ -260,6 +303,22 @@ def save_searcher_config(config: SearcherConfig, directory: str | os.PathLike) -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(to_dict(config), indent=2))
     return path
+
+
+def warn_mismatch(checkpoint: str, saved: SearcherConfig | None, preset: str) -> None:
+    """Log a warning when a checkpoint's saved rules differ from those of ``preset`` (one line)."""
+    if saved is None:
+        return
+    from s3.presets import searcher_settings
+
+    settings = searcher_settings(preset)  # an episode preset keeps the checkpoint's protocol
+    episode = from_dict(EpisodeConfig, settings["episode"], where=f"preset {preset}")
+    diff = saved.mismatch(settings.get("protocol", saved.protocol), episode)
+    if diff:
+        log.warning(
+            "%s was trained with %s but preset %s differs (%s); the preset's rules are used",
+            checkpoint, f"preset {saved.preset}" if saved.preset else "other rules", preset, "; ".join(diff),
+        )  # fmt: skip
 
 
 def load_searcher_config(path_or_hub_id: str) -> SearcherConfig | None:

@@ -13,6 +13,29 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests: "ci" (the default) draws the same examples on every run, so a CI failure is
+# reproducible and a pass means the same thing twice; "thorough" draws fresh examples, THOROUGH_SCALE
+# times as many as each test asks for (tests/test_properties_thorough.py runs it, marked slow).
+THOROUGH_SCALE = 10
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("thorough", derandomize=False, deadline=None, print_blob=True)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_collection_modifyitems(config, items):
+    if HYPOTHESIS_PROFILE != "thorough":
+        return
+    for item in items:
+        test = getattr(item, "obj", None)
+        own = getattr(test, "_hypothesis_internal_use_settings", None)  # the test's @settings
+        if own is not None and not getattr(test, "_thorough", False):
+            test._hypothesis_internal_use_settings = settings(
+                own, max_examples=own.max_examples * THOROUGH_SCALE
+            )
+            test._thorough = True
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,12 @@
     # baselines that reason with an LLM take it from reasoner.* (a tiny local model here):
     s3 evaluate --preset embedded --methods ircot,search-o1,query-rewrite --reasoner runs/tiny
 
+    # the paper's tables (sampling, 20-document cap, the generator as judge, split fallback):
+    s3 evaluate --preset general-qa --retriever http://127.0.0.1:3000/retrieve --methods naive-rag,s3:runs/ckpt \\
+        generator.kind=openai generator.model=Qwen/Qwen2.5-14B-Instruct   # flashrag_dir=DIR: offline files
+    s3 evaluate --preset mirage --retriever indexes/medcorp --methods naive-rag,s3:runs/ckpt \\
+        mirage_file=data/mirage/benchmark.json generator.kind=openai generator.model=...
+
     # the paper's 8-3-3 setting on real test sets with a served generator:
     s3 evaluate --preset 8-3-3 --retriever http://127.0.0.1:3000/retrieve \\
         --dataset nq=data/nq/test.jsonl --dataset hotpotqa=data/hotpotqa/test.jsonl \\
@@ -29,12 +35,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generators.factory import GeneratorConfig
+from generators.factory import GeneratorConfig, generator_fingerprint
 from s3.config import field
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ["naive-rag", "oracle", "direct", "cot"]
+
+#: the paper's Table 1 columns: table label -> FlashRAG_datasets config (Bamboogle is processed by the
+#: reference but not reported; add it with --dataset bamboogle=hf:RUC-NLPIR/FlashRAG_datasets/bamboogle)
+GENERAL_QA_SETS = {
+    "nq": "nq",
+    "triviaqa": "triviaqa",
+    "popqa": "popqa",
+    "hotpotqa": "hotpotqa",
+    "2wiki": "2wikimultihopqa",
+    "musique": "musique",
+}
+FLASHRAG_HUB = "RUC-NLPIR/FlashRAG_datasets"
+#: the paper's Table 2 columns: table label -> set of MIRAGE's benchmark.json
+MEDICAL_QA_SETS = {
+    "medqa": "medqa",
+    "medmcqa": "medmcqa",
+    "pubmedqa": "pubmedqa",
+    "bioasq": "bioasq",
+    "mmlu-med": "mmlu",
+}
+#: what both paper tables did: 8-3-3, k=3 baselines, 20 documents at most to the generator, a judge
+_PAPER_TABLE = {
+    "episode_preset": "8-3-3",
+    "k": 3,
+    "max_steps": 4,
+    "max_context_docs": 20,
+    "judge_same_as_generator": True,
+}
 
 #: named settings; a preset is a partial config
 EVAL_PRESETS: dict[str, dict[str, Any]] = {
@@ -42,7 +76,13 @@ EVAL_PRESETS: dict[str, dict[str, Any]] = {
     "embedded": {"task_dir": "runs/embedded/task", "episode_preset": "8-3-3", "output": "runs/embedded/eval"},
     # the paper's main setting: 8 documents per search, at most 3 selected, 3 searches; k=3 baselines
     "8-3-3": {"episode_preset": "8-3-3", "k": 3, "max_steps": 4},
+    # Table 1: six general QA sets, at most 3,000 sampled questions each (seed 42), test else dev split
+    "general-qa": {**_PAPER_TABLE, "table": "general", "sample": 3000, "output": "runs/eval-general-qa"},
+    # Table 2: MIRAGE's five medical multiple-choice sets, every question
+    "mirage": {**_PAPER_TABLE, "table": "medical", "output": "runs/eval-mirage"},
 }
+TABLES = ("general", "medical")
+JUDGE_STYLES = ("auto", "free-text", "multiple-choice")
 
 
 @dataclass
@@ -59,6 +99,23 @@ class EvalConfig:
         default_factory=dict, help="dataset name -> QA file or hf:NAME (load_qa)"
     )
     limit: int | None = field(None, help="first N questions per dataset (smoke runs); null = all")
+    sample: int | None = field(
+        None, help="at most N questions per dataset, drawn as the reference draws them; null = all"
+    )
+    sample_seed: int = field(42, help="seed of the sample (the reference's random_state)")
+    table: str | None = field(
+        None,
+        help="the paper table this run reproduces: general (Table 1) | medical (Table 2); fills "
+        "datasets when none are given and lists this run's differences from the paper",
+    )
+    flashrag_dir: str | None = field(
+        None,
+        help="local copy of FlashRAG_datasets for the general table (<config>/test.jsonl, else "
+        "dev.jsonl, else train.jsonl); null = the Hugging Face hub",
+    )
+    mirage_file: str = field(
+        "data/mirage/benchmark.json", help="MIRAGE's benchmark.json for the medical table"
+    )
     corpus: str | None = field(None, help="corpus JSONL (oracle lookups, default index); default task_dir's")
     retriever: str | None = field(None, help="index folder or /retrieve URL; default: BM25 built over corpus")
     retrievers: dict[str, str] = field(default_factory=dict, help="extra named retrievers for METHOD@NAME")
@@ -66,10 +123,25 @@ class EvalConfig:
     judge: GeneratorConfig | None = field(
         None, help="LLM judge for the judge column and GenAcc; null = span only"
     )
+    judge_same_as_generator: bool = field(
+        False,
+        help="when judge is null, judge with the generator itself (the paper's tables always judge; "
+        "the offline generator cannot, so GenAcc then stays span only)",
+    )
+    judge_style: str = field(
+        "auto",
+        help="auto (the multiple-choice judge for sets with options, the free-text one otherwise) | "
+        "free-text | multiple-choice",
+    )
+    max_context_docs: int | None = field(
+        None, help="documents of a context given to the generator, the first N; null = all"
+    )
     reasoner: GeneratorConfig | None = field(None, help="the LLM of IRCoT, Search-o1 and query rewriting")
     reasoner_max_tokens: int = field(256, help="tokens per reasoner call")
     episode_preset: str | None = field(
-        None, help="episode rules of s3 searchers; null = saved in the checkpoint"
+        None,
+        help="rules of s3 searchers: a training preset (tiny, 7b: protocol, episode rules, budgets) or an "
+        "episode preset (8-3-3, ...); null = those saved in the checkpoint",
     )
     searcher_backend: str = field(
         "transformers", help="policy backend of searchers: transformers | vllm | openai"
@@ -117,8 +189,38 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+def table_datasets(cfg: EvalConfig) -> dict[str, str]:
+    """The QA specs of a paper table: FlashRAG sets (hub, or ``flashrag_dir``) or MIRAGE's sets."""
+    from s3.data import EVAL_SPLIT_FALLBACK, DataError
+
+    if cfg.table == "medical":
+        return {label: f"mirage:{cfg.mirage_file}:{name}" for label, name in MEDICAL_QA_SETS.items()}
+    if not cfg.flashrag_dir:
+        return {label: f"hf:{FLASHRAG_HUB}/{config}" for label, config in GENERAL_QA_SETS.items()}
+    out = {}
+    for label, config in GENERAL_QA_SETS.items():
+        folder = Path(cfg.flashrag_dir) / config
+        files = [folder / f"{split}.jsonl" for split in EVAL_SPLIT_FALLBACK]
+        found = [f for f in files if f.is_file()]
+        if not found:
+            raise DataError(
+                f"{folder}: no {', '.join(f.name for f in files)} (flashrag_dir={cfg.flashrag_dir})"
+            )
+        if found[0].stem != "test":
+            log.warning("%s has no test.jsonl; evaluating on %s", folder, found[0].name)
+        out[label] = str(found[0])
+    return out
+
+
 def resolve_task(cfg: EvalConfig) -> None:
-    """Fill ``datasets`` and ``corpus`` from ``task_dir``, building the embedded task there if missing."""
+    """Fill ``datasets`` and ``corpus`` from ``task_dir`` (building the embedded task there if missing),
+    or ``datasets`` from the paper ``table``."""
+    if cfg.table is not None and cfg.table not in TABLES:
+        raise ValueError(f"table: {cfg.table!r} is not one of {list(TABLES)}")
+    if cfg.judge_style not in JUDGE_STYLES:
+        raise ValueError(f"judge_style: {cfg.judge_style!r} is not one of {list(JUDGE_STYLES)}")
+    if cfg.table and not cfg.datasets:
+        cfg.datasets = table_datasets(cfg)
     if cfg.task_dir:
         task = Path(cfg.task_dir)
         if not (task / "corpus.jsonl").exists():
@@ -177,11 +279,13 @@ def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
         protocol_from_config(config.protocol, config.protocol_options, where="r1_protocol_options")
     else:
         from s3.presets import DEFAULT_PRESET, episode_preset
-        from s3.searcher import SearcherConfig
+        from s3.searcher import SearcherConfig, warn_mismatch
 
-        config = load_searcher_config(checkpoint) or SearcherConfig(episode=episode_preset(DEFAULT_PRESET))
+        saved = load_searcher_config(checkpoint)
+        config = saved or SearcherConfig(episode=episode_preset(DEFAULT_PRESET))
         if cfg.episode_preset:
-            config.episode = episode_preset(cfg.episode_preset)
+            warn_mismatch(checkpoint, saved, cfg.episode_preset)
+            config.apply_preset(cfg.episode_preset)
         config.batch_size = cfg.searcher_batch_size
     # evaluation decodes greedily whatever the checkpoint was trained with
     config.rollout = dataclasses.replace(
@@ -210,15 +314,96 @@ def make_token_counter(cfg: EvalConfig, generator):
 
 
 def load_datasets(cfg: EvalConfig) -> dict[str, list]:
-    """Every configured test set in full (or its first ``limit`` questions), in file order."""
-    from s3.data import load_qa
+    """Every configured test set: in full, or ``sample`` drawn questions, then the first ``limit``."""
+    from s3.data import load_qa, sample_examples
 
     out = {}
     for name, spec in cfg.datasets.items():
-        examples = load_qa(spec, source=name)
+        examples = sample_examples(load_qa(spec, source=name), cfg.sample, cfg.sample_seed)
         out[name] = examples[: cfg.limit] if cfg.limit else examples
         log.info("dataset %s: %d questions from %s", name, len(out[name]), spec)
     return out
+
+
+def build_judges(cfg: EvalConfig, datasets: dict[str, list], generator) -> tuple[Any, dict[str, Any]]:
+    """(the free-text judge or None, the judge per dataset) from ``judge``, ``judge_same_as_generator``
+    and ``judge_style``; a multiple-choice judge without an LLM decides by its rules alone."""
+    from evaluation.contexts import example_options
+    from evaluation.judge import LLMJudge, MultipleChoiceJudge
+    from generators.factory import load_generator
+
+    llm = None
+    if cfg.judge is not None:
+        llm = load_generator(cfg.judge)
+    elif cfg.judge_same_as_generator and cfg.generator.kind != "offline":
+        llm = generator
+    free = LLMJudge(llm) if llm is not None else None
+    judges: dict[str, Any] = {}
+    for name, examples in datasets.items():
+        has_options = any(example_options(e) is not None for e in examples)
+        style = cfg.judge_style
+        if style == "multiple-choice" or (style == "auto" and has_options):
+            judges[name] = MultipleChoiceJudge(llm)
+        elif free is not None:
+            judges[name] = free
+    return free, judges
+
+
+def paper_notes(cfg: EvalConfig, judged: bool) -> list[str]:
+    """How this run differs from the paper table it reproduces (``cfg.table``); empty without a table."""
+    if cfg.table is None:
+        return []
+    general = cfg.table == "general"
+    paper_sets = GENERAL_QA_SETS if general else MEDICAL_QA_SETS
+    if general:
+        paper = (
+            "The paper's Table 1: GenAcc = span check, else the LLM judge; E5-base-v2 retrieval over "
+            "wiki-18; at most 3,000 sampled questions per set (test split, else dev)"
+        )
+    else:
+        paper = (
+            "The paper's Table 2: accuracy judged by an LLM; E5-base-v2 retrieval over MedCorp (or "
+            "wiki-18); every question"
+        )
+    notes = [
+        paper
+        + "; Claude-3-Haiku as generator and judge; 8-3-3 searchers; 20 documents at most to the generator."
+    ]
+    diff = []
+    if cfg.generator.kind == "offline":
+        diff.append("the generator is the offline extractive reader, not an LLM")
+    if not judged:
+        diff.append(
+            "no judge LLM, so GenAcc is the span check alone (compare with the paper's span-only "
+            "reward row, Table 5)"
+            if general
+            else "no judge LLM: answers the option rules cannot decide count as wrong"
+        )
+    elif cfg.judge is None:
+        diff.append("the judge is the generator's own model")
+    if not general:
+        diff.append(
+            "answers are scored by rule first (the option letter, else the option texts named), the "
+            "judge only decides the rest; the paper judged every answer"
+        )
+    if not cfg.retriever:
+        diff.append("retrieval is BM25 over the corpus")
+    if set(cfg.datasets) != set(paper_sets):
+        diff.append(
+            f"datasets {sorted(cfg.datasets)} instead of {list(paper_sets)}; the average is over these"
+        )
+    if general and cfg.sample != 3000:
+        diff.append("every question" if cfg.sample is None else f"at most {cfg.sample} questions per set")
+    if not general and cfg.sample is not None:
+        diff.append(f"at most {cfg.sample} questions per set")
+    if cfg.limit:
+        diff.append(f"only the first {cfg.limit} questions per set (a smoke run)")
+    if cfg.max_context_docs != 20:
+        diff.append(f"context cap {cfg.max_context_docs or 'none'} instead of 20 documents")
+    if cfg.episode_preset not in (None, "8-3-3"):
+        diff.append(f"searcher setting {cfg.episode_preset}")
+    notes += [f"Differs here: {d}." for d in diff] or ["No known difference in settings."]
+    return notes
 
 
 def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
@@ -254,13 +439,18 @@ def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
     )
     methods = build_methods(specs, res)
     generator = load_generator(cfg.generator)
-    judge = None
-    if cfg.judge is not None:
-        from evaluation.judge import LLMJudge
+    judge, judges = build_judges(cfg, datasets, generator)
+    judged = judge is not None or any(getattr(j, "generator", None) is not None for j in judges.values())
+    notes = paper_notes(cfg, judged)
+    for line in notes:
+        log.info("%s", line)
+    from retrievers.factory import retriever_fingerprint
 
-        judge = LLMJudge(load_generator(cfg.judge))
     settings = AnswerSettings(
-        max_tokens=cfg.generator.max_tokens, cot_max_tokens=cfg.cot_max_tokens, seed=cfg.generator.seed
+        max_tokens=cfg.generator.max_tokens,
+        cot_max_tokens=cfg.cot_max_tokens,
+        seed=cfg.generator.seed,
+        max_context_docs=cfg.max_context_docs,
     )
     try:
         rows = evaluate(
@@ -269,12 +459,21 @@ def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
             generator,
             out,
             judge=judge,
+            judges=judges,
             settings=settings,
             batch_size=cfg.batch_size,
             count_tokens=make_token_counter(cfg, generator),
-            run_info={
-                "generator_config": dataclasses.asdict(cfg.generator),
-                "judge_config": cfg.judge and dataclasses.asdict(cfg.judge),
+            run_info={  # what changes the results, never how the models and indexes are reached
+                "generator_config": generator_fingerprint(cfg.generator),
+                "judge_config": generator_fingerprint(cfg.judge),
+                **({"judge_same_as_generator": True} if cfg.judge_same_as_generator else {}),
+                "reasoner_config": generator_fingerprint(cfg.reasoner),
+                "retrieval": {
+                    "retriever": retriever_fingerprint(cfg.retriever),
+                    "retrievers": {n: retriever_fingerprint(r) for n, r in sorted(cfg.retrievers.items())},
+                    "corpus": cfg.corpus,
+                },
+                "r1_protocol_options": cfg.r1_protocol_options,
             },
             overwrite=cfg.overwrite,
             progress=cfg.progress,
@@ -285,7 +484,7 @@ def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
             if callable(close):
                 close()
         generator.close()
-    write_report(out)
+    write_report(out, notes=notes)
     return rows
 
 
@@ -299,14 +498,22 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", choices=sorted(EVAL_PRESETS), help="named settings (embedded, 8-3-3)")
+    p.add_argument(
+        "--preset",
+        help="named settings: embedded (the embedded task), 8-3-3 (the paper's setting), general-qa (the paper's "
+        "Table 1), mirage (Table 2), or any searcher preset (tiny, 7b, 5-3-4, ...: the rules s3 searchers run "
+        "with; default: the checkpoint's own)",
+    )
     p.add_argument("--config", help="YAML file of EvalConfig fields")
     p.add_argument("--methods", help="comma-separated method specs, e.g. naive-rag,oracle,s3:runs/ckpt")
     p.add_argument("--task-dir", help="embedded-task folder (built if missing)")
     p.add_argument(
         "--dataset", action="append", default=[], metavar="NAME=QA_FILE", help="a test set (repeatable)"
     )
-    p.add_argument("--retriever", help="index folder or /retrieve URL (default: BM25 over the corpus)")
+    p.add_argument(
+        "--retriever", "--index", dest="retriever",
+        help="index folder or /retrieve URL, as in every command (default: BM25 over the corpus)",
+    )  # fmt: skip
     p.add_argument(
         "--reasoner", help="local model folder of the reasoning LLM (IRCoT, Search-o1, query rewriting)"
     )
@@ -324,11 +531,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def eval_preset(name: str) -> dict[str, Any]:
+    """The partial config of ``--preset NAME``: an evaluation preset, else a searcher preset's rules."""
+    if name in EVAL_PRESETS:
+        return dict(EVAL_PRESETS[name])
+    from s3.presets import preset_names, searcher_settings
+
+    try:
+        searcher_settings(name)
+    except ValueError:
+        raise ValueError(
+            f"--preset: unknown preset {name!r}; known: {', '.join(dict.fromkeys([*EVAL_PRESETS, *preset_names()]))}"
+        ) from None
+    return {"episode_preset": name}
+
+
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """Defaults < preset < --config < flags < key=value overrides."""
     from s3.config import load_config
 
-    preset = dict(EVAL_PRESETS[args.preset]) if args.preset else {}
+    preset = eval_preset(args.preset) if args.preset else {}
     flags: list[str] = []
     for name in ("task_dir", "retriever", "limit", "output", "seed"):
         value = getattr(args, name)
@@ -337,7 +559,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     for item in args.dataset:
         name, sep, spec = item.partition("=")
         if not sep or not name or not spec:
-            raise SystemExit(f"--dataset expects NAME=QA_FILE, got {item!r}")
+            raise ValueError(f"--dataset expects NAME=QA_FILE, got {item!r}")
         flags.append(f"datasets.{name}={spec}")
     if args.reasoner:
         flags += ["reasoner.kind=transformers", f"reasoner.model={args.reasoner}"]
@@ -359,8 +581,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = config_from_args(args)
     rows = run_evaluation(cfg)
-    from evaluation.report import markdown_table
+    from evaluation.report import markdown_table, read_notes
 
-    print(markdown_table(rows))
+    print(markdown_table(rows, notes=read_notes(cfg.output)))
     print(f"results, contexts and plots in {cfg.output}")
     return 0

@@ -1,13 +1,15 @@
 """``s3 precompute``: naive RAG for every question (cached, resumable) and the trainer's files.
 
     s3 precompute --task-dir runs/task --output runs/precompute
-    s3 precompute --data data/nq/train.jsonl --data data/nq/test.jsonl --index idx/ --output runs/pre \\
+    s3 precompute --data train=data/nq/train.jsonl --data test=data/nq/test.jsonl --index idx/ --output runs/pre \\
         generator.kind=openai generator.model=Qwen/Qwen2.5-14B-Instruct k=3
     s3 precompute --task-dir runs/task --output runs/pre --backend ray
 
 Settings come from the defaults, then ``--config FILE.yaml``, then the flags, then ``key=value``
 overrides (``s3 precompute --help-config`` lists every key). ``--task-dir`` builds the embedded task
-there first if the folder holds none. A killed run resumes when started again with the same settings.
+there first if the folder holds none. Name each file's split (``--data train=FILE``, or ``--split``);
+a split guessed from a file name is warned about. A killed run resumes when started again with the
+same settings.
 """
 
 from __future__ import annotations
@@ -33,10 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data",
         action="append",
-        help="a QA set (.jsonl, .parquet, hf:NAME/CONFIG:SPLIT); repeat for several",
+        metavar="[SPLIT=]QA_FILE",
+        help="a QA set (.jsonl, .parquet, hf:NAME/CONFIG:SPLIT), e.g. --data train=q_train.jsonl "
+        "--data test=q_test.jsonl; repeat for several",
     )
+    p.add_argument("--split", help="split of every --data that names none (train, val, test, ...)")
     p.add_argument("--corpus", help="corpus JSONL (BM25 is built from it)")
-    p.add_argument("--index", help="saved BM25 index folder")
+    p.add_argument(
+        "--index", "--retriever", dest="index", help="index folder (BM25, dense, Lucene) or /retrieve URL"
+    )
     p.add_argument("--output", help="output folder")
     p.add_argument("--backend", choices=["local", "ray"], help="local threads (default) or Ray Data")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {
         "task_dir": args.task_dir,
         "data": args.data,
+        "split": args.split,
         "corpus": args.corpus,
         "index": args.index,
         "output_dir": args.output,

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
+
+from s3.records import append_records, read_records
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,15 @@ def register(subparsers) -> None:
     p.add_argument(
         "--model", required=True, help="searcher checkpoint folder or hub id (tokenizer for --backend openai)"
     )
-    p.add_argument("--index", required=True, help="index folder or /retrieve URL")
+    p.add_argument(
+        "--index", "--retriever", dest="index", required=True, help="index folder or /retrieve URL"
+    )
     p.add_argument(
         "--preset",
         default=None,
-        help="episode preset: 8-3-3 (default), 5-3-3, 5-3-4, 3-3-3, 3-3-4, no-select, no-init",
+        help="override the rules saved in the checkpoint (the default) with a preset: a training preset (tiny, "
+        "7b, search-r1, search-r1-tiny: protocol, episode rules, budgets) or an episode preset (8-3-3, 5-3-3, "
+        "5-3-4, 3-3-3, 3-3-4, no-select, no-init); a checkpoint without saved rules runs 8-3-3",
     )
     p.add_argument("--backend", default="transformers", choices=["transformers", "vllm", "openai"])
     p.add_argument(
@@ -61,7 +66,10 @@ def register(subparsers) -> None:
     p.add_argument("--output", default=None, help="JSONL file to write (batch mode; resumes)")
     p.add_argument("--batch-size", type=int, default=None, help="episodes per batched rollout")
     p.add_argument(
-        "--max-new-tokens", type=int, default=None, help="most tokens per searcher turn (default 500)"
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="most tokens per searcher turn (default: the checkpoint's)",
     )
     p.add_argument("--trace", action="store_true", help="print / write the full trace (turns, windows)")
     p.set_defaults(func=run)
@@ -89,24 +97,20 @@ def _key(row: dict[str, Any]) -> str:
 
 
 def _done_keys(path: Path) -> set[str]:
-    if not path.is_file():
-        return set()
-    keys = set()
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                keys.add(_key(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a torn last line from an interrupted run is redone
-    return keys
+    return {_key(r) for r in read_records(path)}  # a torn last line is cut off and redone
 
 
 def run(args: argparse.Namespace) -> int:
+    from s3.config import ConfigError
+    from s3.errors import check_model_source
     from s3.searcher import Searcher
 
+    if args.question is not None and not args.question.strip():
+        raise ConfigError('question: empty; give the question text, e.g. s3 search "Who wrote Dune?" ...')
     if bool(args.question) == bool(args.input):
-        print("give either a question or --input FILE", file=sys.stderr)
-        return 2
+        raise ConfigError("give either a question or --input FILE (not both)")
+    if args.backend != "openai":
+        check_model_source(args.model, "--model")
     kwargs: dict[str, Any] = {}
     if args.backend == "openai":
         kwargs.update(base_url=args.base_url, model=args.served_model)
@@ -160,8 +164,7 @@ def run(args: argparse.Namespace) -> int:
                     **result.to_dict(with_trace=args.trace),
                 }
                 if out_path:
-                    with open(out_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    append_records(out_path, [record])
                 else:
                     print(json.dumps(record, ensure_ascii=False))
             bar.update(len(batch))

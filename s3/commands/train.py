@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. grpo.max_steps=20)")
-    p.add_argument("--preset", help="named preset: tiny (CPU) or 7b (the method's defaults)")
+    p.add_argument(
+        "--preset",
+        help="named preset: tiny (CPU), 7b (the method's defaults), search-r1, search-r1-tiny; it fixes the "
+        "protocol, episode rules and budgets (warm-start with the same `s3 warmstart --preset`)",
+    )
     p.add_argument(
         "--mode",
         choices=["s3", "search-r1"],
@@ -63,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s3.config import ConfigError, describe
+    from s3.config import describe
     from s3.train.config import TrainConfig, load_train_config
 
     overrides = list(args.overrides)
@@ -73,24 +76,16 @@ def run(args: argparse.Namespace) -> int:
             mode += ["episode.docs_per_search=3", "episode.max_turns=4", "episode.initial_k=0",
                      "episode.include_initial=never", "episode.use_selection=false", "episode.select_cap=null"]  # fmt: skip
         overrides = mode + overrides
-    try:
-        cfg = load_train_config(args.config, overrides, args.preset)
-        if args.help_config:
-            print("\n".join(describe(TrainConfig, values=cfg)))
-            return 0
-        if args.dry_run:
-            return _dry_run(cfg, args)
-        cfg.check()
-    except ConfigError as exc:
-        print(f"s3 train: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_train_config(args.config, overrides, args.preset)
+    if args.help_config:
+        print("\n".join(describe(TrainConfig, values=cfg)))
+        return 0
+    if args.dry_run:
+        return _dry_run(cfg, args)
+    cfg.check()
     from s3.train.trainer import train
 
-    try:
-        summary = train(cfg)
-    except ConfigError as exc:  # refused before any model loads (s3.train.plan)
-        print(f"s3 train: {exc}", file=sys.stderr)
-        return 2
+    summary = train(cfg)  # a ConfigError (refused before any model loads) is the CLI's one-line error
     print(json.dumps({k: v for k, v in summary.items() if k != "log_history"}, indent=2))
     return 0
 

@@ -1,17 +1,24 @@
 """``s3 warmstart``: supervised warm start of a small searcher on demonstration trajectories (TRL SFT).
 
-    s3 warmstart model=runs/tiny retriever=runs/precompute/index train_file=runs/precompute/train.jsonl
-    s3 warmstart --config warmstart.yaml epochs=5 output_dir=runs/warmstart
+    s3 warmstart --preset tiny model=runs/tiny retriever=runs/pre/index train_file=runs/pre/train.jsonl
+    s3 warmstart --preset tiny source=teacher teacher.model=Qwen/Qwen2.5-14B-Instruct \
+        teacher.base_url=http://127.0.0.1:8000/v1 model=runs/tiny retriever=runs/pre/index \
+        train_file=runs/pre/train.jsonl
+    s3 warmstart --preset 7b source=none model=Qwen/Qwen2.5-7B-Instruct output_dir=runs/ws
 
-On the embedded task the demonstrations come from a scripted searcher that uses the task's ground
-truth. Settings come from the defaults, then ``--config FILE.yaml``, then ``key=value`` overrides
-(``s3 warmstart --help-config`` lists every key). The model is written to ``output_dir/final``.
+Demonstrations (``source``): ``scripted`` (the embedded task's ground truth), ``gold`` (the supporting
+passages HotpotQA-style data names), ``teacher`` (a teacher model's episodes that gain beyond naive
+RAG: rejection sampling), ``none`` (no fine-tuning: the model is saved with the preset's rules, to
+start GRPO from an instruction-tuned model). ``--preset`` takes the protocol, episode rules and token
+budgets of a training preset, so the warm start teaches what ``s3 train --preset`` trains under.
+Settings come from the defaults, then ``--preset``, then ``--config FILE.yaml``, then ``key=value``
+overrides (``s3 warmstart --preset tiny --help-config`` lists every key with the preset's values).
+The model is written to ``output_dir/final``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,25 +29,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. epochs=3)")
+    p.add_argument(
+        "--preset", help="a training preset (tiny, 7b, search-r1, search-r1-tiny) or an episode preset"
+    )
     p.add_argument("--config", help="YAML config file")
-    p.add_argument("--help-config", action="store_true", help="list every config key and exit")
+    p.add_argument(
+        "--help-config",
+        action="store_true",
+        help="list every config key (with --preset: the preset's values)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from s3.config import describe, load_config
-    from s3.train.warmstart import WarmstartConfig, warmstart
+    from s3.train.warmstart import WarmstartConfig, warmstart, warmstart_preset
 
+    preset = warmstart_preset(args.preset) if args.preset else None
     if args.help_config:
-        print("\n".join(describe(WarmstartConfig)))
+        print("\n".join(describe(WarmstartConfig, values=load_config(WarmstartConfig, preset=preset))))
         return 0
-    from s3.config import ConfigError
+    cfg = load_config(WarmstartConfig, args.config, list(args.overrides), preset=preset)
+    cfg.check()
+    from s3.errors import check_model_source
 
-    try:
-        cfg = load_config(WarmstartConfig, args.config, list(args.overrides))
-        cfg.check()
-    except ConfigError as exc:
-        print(f"s3 warmstart: {exc}", file=sys.stderr)
-        return 2
+    check_model_source(cfg.model, "model")
     print(warmstart(cfg))
     return 0

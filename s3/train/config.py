@@ -163,6 +163,9 @@ class LoggingSettings:
     run_name: str = field("", help="run name for tensorboard/wandb")
     log_completions: bool = field(False, help="log sampled trajectories (text) at each logging step")
     progress: bool = field(True, help="show a progress bar")
+    signal_guard_steps: int = field(
+        3, help="warn after this many steps in a row with equal rewards in (nearly) every group (0 = off)"
+    )
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.report_to) - {"jsonl", "tensorboard", "wandb", "none"})
@@ -199,6 +202,9 @@ class TrainConfig:
     save_total_limit: int = field(0, help="keep only the newest N checkpoints (0 = all)")
     resume: str = field("auto", help="auto (latest checkpoint in output_dir) | never | a checkpoint folder")
     device: str = field("auto", help="auto | cpu (forces CPU even where a GPU is present)")
+    preset: str = field(
+        "", help="the preset these settings started from (set by --preset; the checkpoint records it)"
+    )
 
     def check(self) -> None:
         """Cross-field checks that need the values the user gave (called before training)."""
@@ -358,4 +364,6 @@ def load_train_config(
     """
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}")
-    return load_config(TrainConfig, yaml_path, overrides, PRESETS.get(preset) if preset else None)
+    return load_config(
+        TrainConfig, yaml_path, overrides, {**PRESETS[preset], "preset": preset} if preset else None
+    )

@@ -8,8 +8,9 @@ loss, the KL and the entropy) and each trajectory as an extra column. The reward
 (:func:`make_reward_func`) is async: it scores the whole batch with one concurrent generator call
 through :class:`~s3.reward.SearchReward` and logs both GBR terms and the episode statistics.
 
-Checkpoints are plain Hugging Face folders (``checkpoint-N/``, LoRA adapters when LoRA is on) and a
-run resumes from the latest one. Metrics go to ``metrics.jsonl`` (and TensorBoard/wandb on request).
+Checkpoints are plain Hugging Face folders (``checkpoint-N/``, LoRA adapters when LoRA is on), written
+aside and renamed into place; a run resumes from the newest complete one (:mod:`s3.train.checkpoints`).
+Metrics go to ``metrics.jsonl`` (and TensorBoard/wandb on request), never twice for a step.
 
 Example::
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +36,15 @@ from s3.config import ConfigError, save_config
 from s3.reward import SearchReward, summarize
 from s3.rollout import RolloutStats, Trajectory, run_rollout
 from s3.rollout import summarize as summarize_trajectories
+from s3.train.checkpoints import (
+    STAGING_DIR,
+    CheckpointError,
+    atomic_checkpoints,
+    check_checkpoint,
+    checkpoint_step,
+    find_resume_checkpoint,
+    trim_metrics,
+)
 from s3.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -337,6 +348,15 @@ def _jsonl_callback(path: Path):
     return JsonlMetrics()
 
 
+def _callbacks(cfg: TrainConfig) -> list[Any]:
+    from s3.train.guard import signal_guard_callback
+
+    out = [_jsonl_callback(Path(cfg.output_dir) / METRICS_FILE)] if "jsonl" in cfg.logging.report_to else []
+    if cfg.logging.signal_guard_steps > 0:
+        out.append(signal_guard_callback(cfg.logging.signal_guard_steps))
+    return out
+
+
 # ---------------------------------------------------------------- building and running
 
 
@@ -371,6 +391,9 @@ def build_trainer(
     check_devices(cfg, plan)
     if generator is None:
         check_generator_served(cfg)
+    from s3.errors import check_model_source
+
+    check_model_source(cfg.model, "model")
     for line in plan_report(cfg, plan).splitlines():
         (log.warning if line.startswith("note:") else log.info)("plan: %s", line)
     rows = load_rows(cfg.data.train_file, cfg.data.max_examples)
@@ -394,7 +417,7 @@ def build_trainer(
     )
     model, tokenizer = _load_model(cfg, plan.precision.load_dtype)
     peft_config = _lora_config(cfg)
-    trainer = GRPOTrainer(
+    trainer = atomic_checkpoints(GRPOTrainer)(
         model=model,
         reward_funcs=reward_funcs or [reward_func],
         args=grpo_args(cfg, plan.launch.world_size),
@@ -402,9 +425,7 @@ def build_trainer(
         processing_class=tokenizer,
         peft_config=peft_config,
         rollout_func=rollout,
-        callbacks=[_jsonl_callback(Path(cfg.output_dir) / METRICS_FILE)]
-        if "jsonl" in cfg.logging.report_to
-        else None,
+        callbacks=_callbacks(cfg),
     )
     trainer.s3_reward = reward
     trainer.s3_rollout = rollout
@@ -439,16 +460,32 @@ def _lora_config(cfg: TrainConfig) -> Any:
 
 
 def resume_checkpoint(cfg: TrainConfig) -> str | None:
-    """The checkpoint to resume from: ``resume=auto`` finds the latest in ``output_dir``."""
+    """The checkpoint to resume from: ``resume=auto`` finds the newest complete one in ``output_dir``
+    (skipping damaged ones, see :mod:`s3.train.checkpoints`); a named one must be complete."""
     if cfg.resume == "never":
         return None
     if cfg.resume != "auto":
-        if not Path(cfg.resume).is_dir():
-            raise ConfigError(f"resume: {cfg.resume} is not a checkpoint folder")
+        try:
+            check_checkpoint(cfg.resume)
+        except CheckpointError as exc:
+            raise ConfigError(f"resume: {exc}") from None
         return cfg.resume
-    from transformers.trainer_utils import get_last_checkpoint
+    return find_resume_checkpoint(cfg.output_dir)
 
-    return get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
+
+def warn_if_untaught(cfg: TrainConfig) -> None:
+    """Warn when the model was warm-started under other rules than this run's (protocol, episode)."""
+    from s3.searcher import load_searcher_config
+
+    saved = load_searcher_config(cfg.model)
+    diff = saved.mismatch(cfg.protocol, cfg.episode) if saved is not None else []
+    if diff:
+        log.warning(
+            "%s was warm-started with %s, but this run differs (%s): the searcher was taught other rules; "
+            "warm-start with the same --preset (s3 warmstart --preset %s)",
+            cfg.model, f"preset {saved.preset}" if saved.preset else "other rules", "; ".join(diff),
+            cfg.preset or "NAME",
+        )  # fmt: skip
 
 
 def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None = None) -> dict[str, Any]:
@@ -457,11 +494,15 @@ def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None 
     Writes ``output_dir/train_config.yaml``, ``checkpoint-N/`` every ``save_steps``, ``metrics.jsonl``
     and the final model in ``output_dir/final`` (plus ``final-merged`` with LoRA and ``save_merged``).
     """
+    warn_if_untaught(cfg)
     trainer = build_trainer(cfg, generator=generator, retriever=retriever)
     out = Path(cfg.output_dir)
     resume = resume_checkpoint(cfg)
     if trainer.accelerator.is_main_process:
         save_config(cfg, out / CONFIG_FILE)
+        shutil.rmtree(out / STAGING_DIR, ignore_errors=True)  # a save that was killed midway
+        trim_metrics(out / METRICS_FILE, checkpoint_step(resume))  # steps after it are logged again
+    trainer.accelerator.wait_for_everyone()
     if resume:
         log.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
@@ -472,9 +513,7 @@ def train(cfg: TrainConfig, generator: Any | None = None, retriever: Any | None 
 
         trainer.processing_class.save_pretrained(str(final))
         # the checkpoint remembers its protocol and episode rules (Searcher.from_pretrained reads them)
-        searcher_cfg = SearcherConfig(
-            protocol=cfg.protocol, protocol_options=dict(cfg.protocol_options), episode=cfg.episode
-        )
+        searcher_cfg = SearcherConfig.from_training(cfg)
         save_searcher_config(searcher_cfg, final)
         if cfg.lora.enabled and cfg.lora.save_merged:
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()

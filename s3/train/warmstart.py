@@ -1,9 +1,24 @@
 """Supervised warm start: teach a small searcher the protocol from demonstrations (TRL ``SFTTrainer``).
 
 A model too small to follow the tag protocol zero-shot first imitates demonstration trajectories.
-On the embedded task the demonstrations come from a scripted searcher that knows the ground truth
-(:func:`oracle_turns`): it selects the supporting documents it sees, searches for the bridge entity
-when the answer's document is missing, and stops. The demonstrations are produced by the real
+Where they come from is ``source``:
+
+* ``scripted``: on the embedded task, a scripted searcher that knows the ground truth
+  (:func:`oracle_turns`): it selects the supporting documents it sees, searches for the bridge entity
+  when the answer's document is missing, and stops.
+* ``gold``: on data that names its supporting passages (HotpotQA-style ``supporting_facts``,
+  ``supporting_doc_ids`` or ``gt_docs``): select the gold passages seen, search for a missing one by
+  its title, stop (:mod:`s3.train.gold`).
+* ``teacher``: a teacher model (a chat endpoint or a local model) plays the searcher; its episodes
+  that gain beyond naive RAG are kept (rejection sampling, :mod:`s3.train.teacher`).
+* ``none``: no demonstrations: the model is saved as it is, with the preset's rules, to start GRPO
+  from an instruction-tuned model as the paper does.
+* ``auto`` (default): ``scripted`` when the rows carry the embedded task's ground truth, else
+  ``gold`` when they name supporting passages; otherwise an error naming the choices.
+
+``s3 warmstart --preset NAME`` takes the protocol, episode rules and token budgets of a training
+preset, so the warm start teaches the rules that ``s3 train --preset NAME`` trains under. The
+demonstrations (scripted or gold) are produced by the real
 rollout (:class:`~s3.policy.scripted.ScriptedPolicy` through :func:`~s3.rollout.run_rollout`), so
 their tokens, observations and environment mask are exactly what GRPO later trains on; the SFT loss
 covers only the tokens the searcher writes (``completion_mask`` = the environment mask).
@@ -11,7 +26,8 @@ covers only the tokens the searcher writes (``completion_mask`` = the environmen
 Example::
 
     cfg = load_config(WarmstartConfig, overrides=["model=runs/tiny", "retriever=runs/pre/index",
-                                                  "train_file=runs/pre/train.jsonl"])
+                                                  "train_file=runs/pre/train.jsonl"],
+                      preset=warmstart_preset("tiny"))
     path = warmstart(cfg)          # runs/warmstart/final
 """
 
@@ -27,10 +43,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generators.factory import GeneratorConfig
 from s3.config import ConfigError, field, save_config
 from s3.episode import EpisodeConfig
 from s3.protocol import PROTOCOL_OPTIONS_HELP
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
+from s3.train.gold import gold_keys, gold_turns
+from s3.train.teacher import TeacherConfig
+
+SOURCES = ("auto", "scripted", "gold", "teacher", "none")
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +61,18 @@ class WarmstartConfig:
     """Configuration of ``s3 warmstart``."""
 
     model: str = field("", help="the searcher to warm-start (a model folder or hub id)")
+    source: str = field(
+        "auto",
+        help="demonstrations: scripted (embedded task) | gold (supporting passages) | teacher (rejection "
+        "sampling of a teacher's episodes) | none (save the model as is) | auto (scripted, else gold)",
+    )
+    teacher: TeacherConfig = field(default_factory=TeacherConfig, help="source=teacher: the teacher model")
+    generator: GeneratorConfig = field(
+        default_factory=GeneratorConfig, help="source=teacher: the frozen generator that scores its episodes"
+    )
+    preset: str = field(
+        "", help="the preset these rules came from (set by --preset; the checkpoint records it)"
+    )
     output_dir: str = field("runs/warmstart", help="the warm-started model goes to output_dir/final")
     retriever: str = field("", help="retriever spec (the demonstrations search with it)")
     train_file: str = field("", help="training rows with ground truth (embedded task, from `s3 precompute`)")
@@ -76,9 +109,13 @@ class WarmstartConfig:
     progress: bool = field(True, help="show a progress bar")
 
     def check(self) -> None:
-        for name in ("model", "retriever", "train_file"):
+        if self.source not in SOURCES:
+            raise ConfigError(f"source: {self.source!r} is not one of {list(SOURCES)}")
+        for name in ("model",) if self.source == "none" else ("model", "retriever", "train_file"):
             if not getattr(self, name):
                 raise ConfigError(f"{name}: required (see `s3 warmstart --help-config`)")
+        if self.source == "teacher":
+            self.teacher.check()
         for name in ("skip_search_rate", "select_noise_rate", "answer_noise_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
@@ -159,6 +196,41 @@ def oracle_turns(
         searches += 1
 
 
+def warmstart_preset(name: str) -> dict[str, Any]:
+    """The partial :class:`WarmstartConfig` a preset fixes: protocol, episode rules, token budgets
+    (demonstrations stay greedy) and the preset's name (:func:`s3.presets.searcher_settings`)."""
+    from s3.presets import searcher_settings
+
+    settings = searcher_settings(name)
+    out: dict[str, Any] = {"preset": name, "episode": settings["episode"]}
+    if "protocol" in settings:
+        out["protocol"] = settings["protocol"]
+        out["protocol_options"] = settings["protocol_options"]
+        out["rollout"] = {"temperature": 0.0, "top_p": 1.0, **settings["rollout"]}
+    return out
+
+
+def resolve_source(source: str, rows: Sequence[dict[str, Any]]) -> str:
+    """``auto`` -> ``scripted`` (rows with the embedded task's ground truth) or ``gold`` (rows naming
+    supporting passages); other sources are returned as given.
+
+    Raises:
+        ConfigError: ``auto`` on rows with neither, naming the choices.
+    """
+    if source != "auto":
+        return source
+    truth = rows[0].get("meta", rows[0]) if rows else {}
+    if "ideal_queries" in truth and "supporting_doc_ids" in truth:
+        return "scripted"
+    if rows and all(gold_keys(r)[0] for r in rows):
+        return "gold"
+    raise ConfigError(
+        "source: the training rows carry neither the embedded task's ground truth nor supporting passages; "
+        "choose source=teacher (teacher.model=..., rejection sampling) or source=none (start from an "
+        "instruction-tuned model)"
+    )
+
+
 def build_demonstrations(
     rows: Sequence[dict[str, Any]],
     retriever: Any,
@@ -170,8 +242,13 @@ def build_demonstrations(
     seed: int = 0,
     select_noise_rate: float = 0.0,
     answer_noise_rate: float = 0.0,
+    source: str = "scripted",
+    script: dict[str, list[str]] | None = None,
 ) -> list[Trajectory]:
     """Demonstration trajectories: the scripted searcher's turns run through the real rollout.
+
+    ``source="gold"`` scripts the turns from the rows' supporting passages (:func:`gold_turns`);
+    ``script`` (question -> turn texts, e.g. a teacher's kept episodes) replays given turns.
 
     ``select_noise_rate`` (s3 protocols) and ``answer_noise_rate`` (Search-R1 mode: the answer is the
     most common gold answer of ``rows``, a guess that ignores the documents) make demonstrations imperfect.
@@ -186,10 +263,16 @@ def build_demonstrations(
     guess = _most_common_answer(rows) if answer_noise_rate else None
     from s3.task.demonstrations_r1 import r1_oracle_turns
 
+    given = script
     script = {}
     for r in rows:
+        if given is not None:
+            script[r["question"]] = list(given[r["question"]])
+            continue
         skip = rng.random() < skip_search_rate
-        if r1:
+        if source == "gold":
+            turns = gold_turns(r, retriever, episode_cfg)
+        elif r1:
             noisy = bool(answer_noise_rate) and rng.random() < answer_noise_rate
             turns = r1_oracle_turns(r, retriever, episode_cfg, skip, answer=guess if noisy else None)
         else:
@@ -230,7 +313,15 @@ def demonstration_dataset(trajs: Sequence[Trajectory]) -> Any:
 
 
 def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
-    """Build the demonstrations and fine-tune ``cfg.model`` on them; returns ``output_dir/final``."""
+    """Build the demonstrations and fine-tune ``cfg.model`` on them; returns ``output_dir/final``.
+
+    ``output_dir`` also gets ``warmstart_config.yaml`` and, for ``source=teacher``, ``teacher.json``
+    (episodes sampled, episodes that gained beyond RAG, questions with a demonstration). The final
+    folder's ``s3_searcher.json`` records the protocol, episode rules, token budgets and preset.
+
+    Raises:
+        ConfigError: no source fits the data (``auto``), or the teacher never gained beyond RAG.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
@@ -240,27 +331,69 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
 
     cfg.check()
     out = Path(cfg.output_dir)
+    final = out / "final"
+    if cfg.source == "none":
+        return _save_as_is(cfg, final)
     rows = load_rows(cfg.train_file, cfg.max_examples)
+    source = resolve_source(cfg.source, rows)
+    protocol = cfg.make_protocol()
+    if source == "gold" and getattr(protocol, "name", "s3") == "search-r1":
+        raise ConfigError(
+            "source=gold writes s3-protocol turns; warm-start Search-R1 mode with source=teacher"
+        )
     retriever = retriever if retriever is not None else load_retriever(cfg.retriever)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    script = None
+    if source == "teacher":
+        from generators.factory import load_generator
+        from s3.train.teacher import load_teacher, teacher_script
+
+        teacher = load_teacher(cfg.teacher, tokenizer)
+        generator = load_generator(cfg.generator)
+        try:
+            script, stats = teacher_script(
+                rows,
+                teacher,
+                retriever,
+                tokenizer,
+                protocol,
+                cfg.episode,
+                cfg.rollout,
+                generator,
+                cfg.teacher,
+            )
+        finally:
+            teacher.close()
+            generator.close()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "teacher.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        if not script:
+            raise ConfigError(
+                f"teacher: none of its {stats['episodes']} episodes gained beyond naive RAG, so there is nothing "
+                "to imitate; raise teacher.samples, use a stronger teacher.model, or source=none"
+            )
+        rows = [r for r in rows if r["question"] in script]
     trajs = build_demonstrations(
         rows,
         retriever,
         tokenizer,
-        cfg.make_protocol(),
+        protocol,
         cfg.episode,
         cfg.rollout,
         cfg.skip_search_rate,
         cfg.seed,
         cfg.select_noise_rate,
         cfg.answer_noise_rate,
+        source=source,
+        script=script,
     )
     dataset = demonstration_dataset(trajs)
     log.info(
-        "warm start on %d demonstrations (%d policy tokens)", len(trajs), sum(sum(t.env_mask) for t in trajs)
-    )
+        "warm start (%s) on %d demonstrations (%d policy tokens)",
+        source, len(trajs), sum(sum(t.env_mask) for t in trajs),
+    )  # fmt: skip
     from s3.train.plan import launch_settings, precision_path
 
     # bf16 compute over fp32 weights unless an engine or PEFT keeps them (as in GRPO training)
@@ -295,7 +428,6 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
     )
     trainer.train()
-    final = out / "final"
     if cfg.lora:
         trainer.model = trainer.model.merge_and_unload()
     trainer.model.save_pretrained(str(final))
@@ -303,9 +435,22 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
     # the checkpoint remembers the protocol and episode rules it was taught (Searcher.from_pretrained)
     from s3.searcher import SearcherConfig, save_searcher_config
 
-    searcher_cfg = SearcherConfig(
-        protocol=cfg.protocol, protocol_options=dict(cfg.protocol_options), episode=cfg.episode
-    )
-    save_searcher_config(searcher_cfg, final)
+    save_searcher_config(SearcherConfig.from_training(cfg), final)
     save_config(cfg, out / "warmstart_config.yaml")
+    return final
+
+
+def _save_as_is(cfg: WarmstartConfig, final: Path) -> Path:
+    """``source=none``: the model unchanged in ``final``, with the rules it is to be trained under."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from s3.searcher import SearcherConfig, save_searcher_config
+
+    log.info(
+        "warm start source=none: saving %s as it is, with the %s rules", cfg.model, cfg.preset or "given"
+    )
+    AutoModelForCausalLM.from_pretrained(cfg.model).save_pretrained(str(final))
+    AutoTokenizer.from_pretrained(cfg.model).save_pretrained(str(final))
+    save_searcher_config(SearcherConfig.from_training(cfg), final)
+    save_config(cfg, final.parent / "warmstart_config.yaml")
     return final

@@ -66,9 +66,10 @@ def test_one_command_gives_the_full_table(task_dir, tiny_model_dir, tmp_path, ca
 
 
 def test_bad_method_spec_fails_before_any_work(tmp_path):
-    with pytest.raises(ValueError, match="unknown kind 'bm25-rag'"):
+    with pytest.raises(ValueError, match="unknown kind 'bm25-rag'"):  # --debug: the exception itself
         main(
             [
+                "--debug",
                 "evaluate",
                 "--task-dir",
                 str(tmp_path / "task"),
@@ -80,9 +81,9 @@ def test_bad_method_spec_fails_before_any_work(tmp_path):
         )
     assert not (tmp_path / "task").exists()
     with pytest.raises(ValueError, match="s3 needs a checkpoint"):
-        main(["evaluate", "--output", str(tmp_path / "o"), "--methods", "s3"])
+        main(["--debug", "evaluate", "--output", str(tmp_path / "o"), "--methods", "s3"])
     with pytest.raises(ValueError, match="repeat"):
-        main(["evaluate", "--output", str(tmp_path / "o"), "--methods", "s3:a,s3:b"])
+        main(["--debug", "evaluate", "--output", str(tmp_path / "o"), "--methods", "s3:a,s3:b"])
 
 
 @pytest.mark.slow

@@ -18,7 +18,9 @@ from evaluation.metrics import (
     agenacc_batch,
     genacc,
     genacc_batch,
+    multiple_choice_verdict,
     score_answers,
+    span_check,
 )
 from generators.base import Generator
 
@@ -140,3 +142,64 @@ def test_multiple_choice_falls_back_to_strict_llm():
 def test_judge_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="lengths differ"):
         LLMJudge(ScriptedGenerator(lambda t, a: "yes")).judge_batch(["q"], ["a", "b"], [["a"]])
+
+
+def test_span_check_keeps_the_option_letter_of_a_multiple_choice_gold():
+    # the letter "A" of "A: Aspirin" is an option letter, not an article: both letters behave alike
+    assert span_check("I would give aspirin", ["A: Aspirin"]) is False
+    assert span_check("I would give aspirin", ["B: Aspirin"]) is False
+    assert span_check("A: Aspirin", ["A: Aspirin"]) is True
+    assert span_check("The Beatles", ["Beatles"]) is True  # free-text golds are unchanged
+
+
+OPTIONS = {"A": "Heparin", "B": "Aspirin", "C": "Warfarin", "D": "An antibiotic"}
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [
+        # letters
+        ("B", True),
+        ("(B) aspirin", True),
+        ("B. Aspirin", True),
+        ("The answer is B.", True),
+        ("Answer: (C)", False),
+        ("A", False),
+        ("E", None),  # not an option: no letter, no option text
+        # option texts
+        ("I would give aspirin", True),
+        ("Aspirin, at a low dose.", True),
+        ("heparin", False),
+        ("an antibiotic", False),
+        # "A" as an article is never read as option A
+        ("A daily aspirin", True),
+        ("A patient like this needs heparin", False),
+        ("Answer: A patient like this needs aspirin", True),
+        # several options named
+        ("Aspirin or heparin", None),
+        ("Heparin and warfarin", False),
+        ("Nothing applies", None),
+    ],
+)
+def test_multiple_choice_verdict_on_constructed_answers(prediction, expected):
+    assert multiple_choice_verdict(prediction, ["B: Aspirin"], OPTIONS) is expected
+
+
+def test_multiple_choice_verdict_without_options_and_with_text_golds():
+    # without the option list: the gold letter or the gold text
+    assert multiple_choice_verdict("I would give aspirin", ["A: Aspirin"]) is True
+    assert multiple_choice_verdict("I would give aspirin", ["B: Aspirin"]) is True
+    assert multiple_choice_verdict("A drug", ["B: Aspirin"]) is None
+    assert multiple_choice_verdict("C", ["B: Aspirin"]) is False
+    # golds given as texts: their letters come from the options
+    assert multiple_choice_verdict("B", ["Aspirin"], OPTIONS) is True
+    assert multiple_choice_verdict("C", ["Aspirin"], OPTIONS) is False
+
+
+def test_multiple_choice_judge_uses_the_options_and_asks_the_llm_only_when_undecided():
+    gen = ScriptedGenerator(lambda text, attempt: "no")
+    judge = MultipleChoiceJudge(gen)
+    preds = ["Aspirin or heparin", "heparin", "B"]
+    verdicts = judge.judge_batch(["q"] * 3, preds, [["B: Aspirin"]] * 3, options=[OPTIONS] * 3)
+    assert verdicts == [False, False, True]
+    assert len(gen.calls) == 1 and "Aspirin or heparin" in gen.calls[0][0]

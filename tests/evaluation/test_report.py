@@ -10,9 +10,11 @@ from eval_toy import KeywordMethod, toy_world
 
 from evaluation.report import (
     average_rows,
+    genacc_figure,
     markdown_table,
     plot_training_curves,
     read_training_log,
+    training_figure,
     write_report,
 )
 from evaluation.run import evaluate
@@ -78,7 +80,14 @@ def test_write_report_from_a_run(tmp_path):
         )
     )
     paths = write_report(tmp_path, training_logs=[log])
-    assert set(paths) == {"table.md", "table.csv", "genacc.png", "training.png"}
+    assert set(paths) == {
+        "table.md",
+        "table.csv",
+        "table-genacc.csv",
+        "table-em.csv",
+        "genacc.png",
+        "training.png",
+    }
     for name in ("genacc.png", "training.png"):
         assert paths[name].read_bytes()[:8] == PNG_MAGIC
     with open(paths["table.csv"]) as fh:
@@ -110,3 +119,47 @@ def test_training_curves_errors_and_default_keys(tmp_path):
     bad.write_text('{"step": 1}\n{oops\n')
     with pytest.raises(ValueError, match=r"bad.jsonl, line 2"):
         read_training_log(bad)
+
+
+def test_genacc_plot_is_readable_with_many_methods():
+    import matplotlib.pyplot as plt
+
+    methods = ["naive-rag", "oracle", *(f"m{i}" for i in range(11))]  # 13 methods
+    rows = [
+        {"method": m, "dataset": "d", "n": 10, "genacc": 10.0 * i, "em": 0.0} for i, m in enumerate(methods)
+    ]
+    rows[1] = {
+        "method": "oracle",
+        "dataset": "d",
+        "n": 10,
+        "skipped": "no supporting documents",
+        "genacc": None,
+    }
+    fig = genacc_figure(rows)
+    ax = fig.axes[0]
+    colours = {tuple(p.get_facecolor()) for p in ax.patches}
+    assert len(ax.patches) == 13 and len(colours) == 13  # one distinct colour a method
+    labels = [t.get_text() for t in ax.texts]
+    assert labels[:3] == ["0.0", "skipped", "20.0"]  # a zero bar shows its value; a skipped row says so
+    assert "naive RAG" in [t.get_text() for t in ax.get_legend().get_texts()]
+    (line,) = [c for c in ax.collections if c.get_label() == "naive RAG"]
+    assert line.get_segments()[0][0][1] == 0.0  # at naive RAG's GenAcc
+    plt.close(fig)
+
+
+def test_training_plot_names_every_run_with_integer_steps(tmp_path):
+    import matplotlib.pyplot as plt
+
+    logs = []
+    for name in ("warm", "grpo"):
+        path = tmp_path / name / "metrics.jsonl"
+        path.parent.mkdir()
+        path.write_text("".join(json.dumps({"step": s, "reward": s / 3}) + "\n" for s in (1, 2, 3)))
+        logs.append(path)
+    fig = training_figure(logs, keys=["reward"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["warm", "grpo"]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    plt.close(fig)

@@ -19,10 +19,10 @@ from evaluation.run import (
     ResumeError,
     count_tokens_approx,
     evaluate,
-    read_jsonl_records,
 )
 from generators.base import Generator
 from generators.offline import ExtractiveReader
+from s3.records import read_records
 
 HERE = Path(__file__).parent
 
@@ -123,14 +123,14 @@ def test_resume_skips_finished_work_and_repairs_a_cut_line(tmp_path):
     asked = (tmp_path / "calls.log").read_text().split()
     assert asked == [e.id for e in examples[4:]]
     assert len((tmp_path / "gen.log").read_text().splitlines()) == 13 - 4
-    assert [r["id"] for r in read_jsonl_records(ctx)] == [e.id for e in examples]
+    assert [r["id"] for r in read_records(ctx)] == [e.id for e in examples]
 
 
 def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
-    with pytest.raises(ValueError, match=r"x.jsonl, line 2"):
-        read_jsonl_records(path)
+    with pytest.raises(ValueError, match=r"x.jsonl:2: corrupt line"):
+        read_records(path)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -184,7 +184,7 @@ def test_killed_evaluation_resumes_to_the_same_table(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert not (out / "results.json").exists(), "the run finished before it could be killed"
-    done_before = {r["id"] for r in read_jsonl_records(answers)}
+    done_before = {r["id"] for r in read_records(answers)}
     assert 3 <= len(done_before) < 13
 
     assert _run_script(out, 0.0).wait(timeout=120) == 0

@@ -91,6 +91,23 @@ def test_search_matches_reference_scoring(tmp_path, backend):
         assert got.tolist() == sorted(got.tolist(), reverse=True)
 
 
+def test_empty_documents_count_in_neither_the_average_length_nor_idf(tmp_path):
+    """Lucene's docCount and avgdl cover documents with at least one term; stop-word-only and empty
+    passages (one in five here) must not shift the scores of the others."""
+    docs = _random_corpus(200, seed=4)
+    for row in range(0, 200, 5):
+        docs[row] = Doc(f"d{row}", "", "" if row % 2 else "the of and")
+    retriever = BM25Retriever.build(docs, tmp_path / "idx", backend="numpy")
+    assert retriever.params["num_docs"] == 200 and retriever.params["num_docs_with_terms"] == 160
+    queries = ["word0 word3", "word17 word1 word1", "word42"]
+    for query, hits in zip(queries, retriever.search(queries, k=10)):
+        ref = _reference_scores(docs, query)
+        assert hits and all(int(h.id[1:]) % 5 for h in hits)
+        for hit in hits:
+            assert hit.score == pytest.approx(ref[int(hit.id[1:])], rel=1e-6)
+    retriever.close()
+
+
 def test_numba_and_numpy_backends_agree_exactly(tmp_path):
     if not HAVE_NUMBA:
         pytest.skip("numba is not installed (a core dependency): no numba backend to compare numpy with")

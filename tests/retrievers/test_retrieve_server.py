@@ -60,8 +60,10 @@ def test_without_scores_topk_default_and_single_query(server):
     "payload, status, message",
     [
         ({"queries": ["x"], "topk": -1}, 422, "'topk' must be a positive integer or null, got -1"),
-        ({"queries": ["x"], "topk": "3"}, 422, "'topk' must be a positive integer"),
+        ({"queries": ["x"], "topk": "three"}, 422, "'topk' must be a positive integer"),
         ({"queries": ["x"], "topk": 2.5}, 422, "'topk' must be a positive integer"),
+        ({"queries": ["x"], "topk": True}, 422, "'topk' must be a positive integer or null, got true"),
+        ({"queries": ["x"], "topk": False}, 422, "'topk' must be a positive integer or null, got false"),
         ({"queries": ["x"], "topk": 51}, 422, "exceeds this server's limit of 50"),
         ({"queries": ["x"] * 9}, 413, "9 queries in one request; this server's limit is 8"),
         ({"queries": ["x", 3]}, 422, "'queries[1]' must be a string, got int"),
@@ -69,7 +71,8 @@ def test_without_scores_topk_default_and_single_query(server):
         ({"queries": "x"}, 422, "'queries' must be a list of strings, got str"),
         ({"query": 5}, 422, "'query' must be a string"),
         ({"topk": 3}, 422, "missing field 'queries'"),
-        ({"queries": ["x"], "return_scores": "yes"}, 422, "'return_scores' must be true or false"),
+        ({"queries": ["x"], "return_scores": "maybe"}, 422, "'return_scores' must be true or false"),
+        ({"queries": ["x"], "return_scores": 2}, 422, "'return_scores' must be true or false"),
         (["x"], 422, "request body must be a JSON object"),
         ({"queries": ["x"], "topk_rerank": 2}, 400, "need a reranking retriever"),
     ],
@@ -92,16 +95,71 @@ def test_server_survives_bad_input(server):
     assert server.alive()
 
 
-def test_bearer_token(sample_index, start_server):
+def test_upstream_type_coercion(server):
+    """Search-R1's server (pydantic) takes topk "3" and 3.0; a client that worked there works here."""
+    for topk in ("3", 3.0, "3.0", " 2 ", 2):
+        response = post(server, {"queries": ["capital city"], "topk": topk, "return_scores": "true"})
+        assert response.status_code == 200, response.text
+        hits = response.json()["result"][0]
+        assert len(hits) == int(float(topk)) and "score" in hits[0]
+    assert (
+        "score" not in post(server, {"queries": ["capital city"], "return_scores": 0}).json()["result"][0][0]
+    )
+
+
+def test_bearer_token_on_every_route(sample_index, start_server):
     secured = start_server(["--index", str(sample_index), "--token", "s3cret"])
     assert post(secured, {"queries": ["Paris"]}).status_code == 401
     assert post(secured, {"queries": ["Paris"]}, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    ok = post(
-        secured,
-        {"queries": ["Paris"], "topk": 1, "return_scores": True},
-        headers={"Authorization": "Bearer s3cret"},
-    )
-    assert ok.status_code == 200 and ok.json()["result"][0][0]["document"]["title"] == "Paris"
+    assert post(secured, {"queries": ["Paris"]}, headers={"Authorization": "Basic s3cret"}).status_code == 401
+    for scheme in ("Bearer", "bearer", "BEARER"):  # the scheme name is case-insensitive
+        ok = post(
+            secured,
+            {"queries": ["Paris"], "topk": 1, "return_scores": True},
+            headers={"Authorization": f"{scheme} s3cret"},
+        )
+        assert ok.status_code == 200 and ok.json()["result"][0][0]["document"]["title"] == "Paris"
+    for path in ("/health", "/openapi.json", "/docs", "/redoc", "/nowhere"):
+        assert httpx.get(secured.url + path, timeout=10).status_code == 401, path
+        authorized = httpx.get(secured.url + path, headers={"Authorization": "bearer s3cret"}, timeout=10)
+        assert authorized.status_code == (404 if path == "/nowhere" else 200), path
+
+
+def test_search_r1_batch_of_2560_queries_on_a_default_server(sample_index, start_server):
+    """Search-R1's GRPO recipe: 512 prompts x 5 rollouts in one request; the default limits take it."""
+    default = start_server(["--index", str(sample_index)])
+    queries = [f"capital of country number {i}" for i in range(2560)]
+    response = post(default, {"queries": queries, "topk": 3, "return_scores": True})
+    assert response.status_code == 200, response.text[:300]
+    result = response.json()["result"]
+    assert len(result) == 2560 and all(len(hits) == 3 for hits in result)
+
+
+def test_body_size_limit(sample_index, start_server):
+    limited = start_server(["--index", str(sample_index), "--max-body-bytes", "1000"])
+    big = {"queries": ["capital of France " * 5] * 12}  # about 1.1 kB
+    response = post(limited, big)
+    assert response.status_code == 413
+    assert "exceeds this server's limit of 1000 bytes" in response.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit applies while reading
+        for _ in range(20):
+            yield b" " * 100
+
+    chunked = httpx.post(limited.url + "/retrieve", content=chunks(), timeout=10)
+    assert chunked.status_code == 413 and "limit of 1000 bytes" in chunked.json()["detail"]
+    assert post(limited, {"queries": ["Paris"], "topk": 1}).status_code == 200
+    assert limited.alive()
+
+
+def test_openapi_documents_the_request_body(sample_index):
+    app = create_app(BM25Retriever.load(sample_index), max_queries=8)
+    with TestClient(app) as client:
+        schema = client.get("/openapi.json").json()["paths"]["/retrieve"]["post"]
+    body = schema["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["queries"] == {"type": "array", "items": {"type": "string"}, "maxItems": 8}
+    assert {"topk", "return_scores", "query"} <= set(body["properties"])
+    assert {"200", "413", "422"} <= set(schema["responses"])
 
 
 class _SlowRetriever(Retriever):
@@ -151,3 +209,27 @@ def test_slow_search_does_not_block_others_and_batches_merge():
         for t in threads:
             t.join()
         assert sum(len(c) for c in retriever.calls) == 8 and len(retriever.calls) < 8
+
+
+def test_contents_and_ids_are_served_as_stored(tmp_path):
+    """Upstream returns the corpus row itself: an unquoted title, CRLF and integer ids survive."""
+    import json
+
+    from retrievers.corpus import read_corpus
+
+    rows = {
+        "Zebulon": {"id": 7, "contents": "Zebulon Harbor\nZebulon Harbor is a quiet port."},
+        "Quillmere": {"id": "crlf", "contents": '"Quillmere"\r\nQuillmere lies on a lake.\r\nIt has a mill.'},
+        "Ostrava": {"id": "plain", "contents": '"Ostrava"\nOstrava is a city.'},
+        "Varn": {"id": 9, "title": "Varn", "text": "Varn is a river."},
+    }
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
+    bm25 = BM25Retriever.build(read_corpus(corpus), tmp_path / "idx")
+    with TestClient(create_app(bm25)) as client:
+        for query, row in rows.items():
+            hit = client.post("/retrieve", json={"queries": [query], "topk": 1}).json()["result"][0][0]
+            assert hit["id"] == row["id"]
+            assert hit["contents"] == row.get("contents", '"Varn"\nVarn is a river.')
+    assert bm25.docstore.row_of("7") == 0
+    bm25.close()

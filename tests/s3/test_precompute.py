@@ -140,7 +140,7 @@ def test_corrupt_middle_line_and_changed_settings_are_refused(first_run, task_di
     lines = (out / CACHE_FILE).read_text().splitlines(keepends=True)
     (tmp_path / CACHE_FILE).write_text("".join(lines[:3]) + "garbage\n" + "".join(lines[3:10]))
     cfg = PrecomputeConfig(task_dir=str(task_dir), output_dir=str(tmp_path), retrieve_k=5, progress=False)
-    with pytest.raises(DataError, match=rf"{CACHE_FILE}:4: corrupt cache line"):
+    with pytest.raises(DataError, match=rf"{CACHE_FILE}:4: corrupt line"):
         run_precompute(cfg)
     other = tmp_path / "other"
     other.mkdir()

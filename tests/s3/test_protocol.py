@@ -95,6 +95,8 @@ def test_no_cap_and_small_window():
 def test_parser_never_raises(junk):
     action = parse(junk)
     assert action.kind in (SEARCH, COMPLETE, INVALID)
+    # parse_turn turns an internal exception into an invalid turn: that must not be how it got here
+    assert "parser_error" not in action.repairs, action.repairs
 
 
 def test_think_is_kept():
@@ -145,3 +147,16 @@ def test_get_protocol():
     assert isinstance(get_protocol("s3", boolean_queries=True), S3Protocol)
     with pytest.raises(ValueError, match="unknown protocol"):
         get_protocol("nope")
+
+
+def test_a_parser_bug_is_logged_and_visible_in_the_repairs(monkeypatch, caplog):
+    """The safety net keeps a rollout alive, but never hides the bug: it is logged and counted."""
+
+    def broken(*args, **kwargs):
+        raise IndexError("planted")
+
+    monkeypatch.setattr(P, "_parse", broken)
+    with caplog.at_level("ERROR", logger="s3.protocol"):
+        action = parse("<query>x</query>")
+    assert action.kind == INVALID and action.repairs == {"parser_error": 1}
+    assert "parser error" in caplog.text and "IndexError: planted" in caplog.text

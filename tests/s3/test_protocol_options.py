@@ -134,9 +134,9 @@ def test_train_and_warmstart_configs_take_and_check_options(tiny_model_dir, tmp_
     retriever = BM25Retriever.build(read_corpus(task / "corpus.jsonl"), tmp_path / "idx")
     seen, build = [], ws.build_demonstrations
 
-    def spy(rows, retriever, tokenizer, protocol, *args):  # records the protocol, builds as usual
+    def spy(rows, retriever, tokenizer, protocol, *args, **kwargs):  # records the protocol, builds as usual
         seen.append(protocol)
-        return build(rows, retriever, tokenizer, protocol, *args)
+        return build(rows, retriever, tokenizer, protocol, *args, **kwargs)
 
     monkeypatch.setattr(ws, "build_demonstrations", spy)
     wcfg = WarmstartConfig(

@@ -134,6 +134,7 @@ def test_turns_without_a_usable_action_are_invalid(text, repair):
 def test_parser_never_raises(text):
     a = P.parse(text, P.new_episode("q", [], EpisodeConfig()))
     assert a.kind in (SEARCH, ANSWER, INVALID)
+    assert "parser_error" not in a.repairs, a.repairs  # an internal exception, caught as "invalid"
     value = a.query if a.kind == SEARCH else a.answer
     if a.kind != INVALID:  # a non-empty value, stripped, with no tag left inside
         assert value and value == value.strip() and not re.search(r"</?[a-z_]+>", value)

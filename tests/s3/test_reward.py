@@ -102,6 +102,13 @@ def test_cache_lookup_uses_normalised_questions():
     assert part.baseline == 1.0 and part.reward == 0.0
 
 
+def test_cache_lookup_normalises_the_asked_question():
+    """The precompute cache is keyed by normalised question; the trainer's question text may not be."""
+    _, reward = _reward("gbr", {"What is the capital of France?": 1.0})
+    (part,) = reward.score(["  What is the capital of France "], [["Paris"]], [[PARIS]])
+    assert part.baseline == 1.0 and part.reward == 0.0
+
+
 def test_missing_entry_raises_by_default_naming_the_question():
     _, reward = _reward("gbr", {Q1: 0.0})
     with pytest.raises(MissingBaselineError, match="capital of Germany") as err:

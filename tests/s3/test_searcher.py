@@ -151,9 +151,9 @@ def test_cli_search_single_and_batch_with_resume(tiny_model_dir, index_dir, tmp_
     assert main([*base, "--input", str(questions), "--output", str(output), "--batch-size", "2"]) == 0
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["q0", "q1", "q2"] and all(r["documents"] for r in rows)
-    # resume: drop the last row (as if interrupted) and run again: only it is redone
+    # resume: the last row torn by a kill (half written, no newline): cut off and redone
     lines = output.read_text().splitlines()
-    output.write_text("\n".join(lines[:2]) + "\n")
+    output.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
     assert main([*base, "--input", str(questions), "--output", str(output)]) == 0
     again = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["id"] for r in again] == ["q0", "q1", "q2"] and again[2] == rows[2]
@@ -161,7 +161,7 @@ def test_cli_search_single_and_batch_with_resume(tiny_model_dir, index_dir, tmp_
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok?"}\n{"id": 3}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
-        main([*base, "--input", str(bad)])
+        main(["--debug", *base, "--input", str(bad)])
 
 
 # -- the OpenAI-compatible backend against a real local HTTP server ---------------------------------
