@@ -27,6 +27,7 @@ import logging
 import mmap
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from retrievers.base import Retriever
-from retrievers.doc import Doc
 from retrievers.wire import RequestError, parse_request, render_result, retrieve_openapi
 
 
@@ -73,16 +73,33 @@ CONFIG_ENV = "S3_RETRIEVER_SERVER_CONFIG"  # how ``serve`` hands its settings to
 
 @dataclass
 class _Pending:
-    queries: list[str]
+    queries: list
     k: int
     future: asyncio.Future = field(repr=False)
 
 
-class _Batcher:
-    """Merges concurrent requests into batched ``search`` calls on a few worker threads."""
+def _first_k(result: list, k: int) -> list:
+    return result[:k]
 
-    def __init__(self, retriever: Retriever, workers: int, max_batch: int):
-        self.retriever = retriever
+
+class Batcher:
+    """Merges concurrent requests into batched calls of ``run(inputs, k)`` on a few worker threads.
+
+    ``run`` gets the inputs of every merged request (in order) and the largest ``k`` among them, and
+    returns one result per input; each request gets its own results back, each cut to the request's
+    own ``k`` by ``trim`` (default: the first ``k`` items). The retrieval server batches
+    ``retriever.search``; ``s3 serve`` batches a searcher's ``search_batch`` the same way.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list, int], list],
+        workers: int,
+        max_batch: int,
+        trim: Callable[[Any, int], Any] = _first_k,
+    ):
+        self.run = run
+        self.trim = trim
         self.workers = workers
         self.max_batch = max_batch
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="retrieve")
@@ -98,7 +115,7 @@ class _Batcher:
             task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def search(self, queries: list[str], k: int) -> list[list[Doc]]:
+    async def search(self, queries: list, k: int) -> list:
         if self.queue is None:
             self.start()
         future = asyncio.get_running_loop().create_future()
@@ -117,7 +134,7 @@ class _Batcher:
             queries = [q for item in batch for q in item.queries]
             k = max(item.k for item in batch)
             try:
-                results = await loop.run_in_executor(self.executor, self.retriever.search, queries, k)
+                results = await loop.run_in_executor(self.executor, self.run, queries, k)
             except Exception as exc:  # answered as HTTP 500 to every request in the batch
                 log.exception("search failed for a batch of %d queries", len(queries))
                 for item in batch:
@@ -128,7 +145,7 @@ class _Batcher:
             for item in batch:
                 if not item.future.done():
                     item.future.set_result(
-                        [docs[: item.k] for docs in results[start : start + len(item.queries)]]
+                        [self.trim(r, item.k) for r in results[start : start + len(item.queries)]]
                     )
                 start += len(item.queries)
 
@@ -137,20 +154,11 @@ class _RetrieveHandler:
     """``POST /retrieve`` from raw bytes to ``(status, body bytes)``: shared by both request paths."""
 
     def __init__(
-        self, retriever: Retriever, batcher: _Batcher, default_topk: int, max_queries: int, max_topk: int,
-        token: str | None,
+        self, retriever: Retriever, batcher: Batcher, default_topk: int, max_queries: int, max_topk: int,
     ):  # fmt: skip
         self.retriever = retriever
         self.batcher = batcher
         self.limits = (default_topk, max_queries, max_topk)
-        self.token = token.encode() if token is not None else None
-
-    def authorized(self, authorization: bytes | None) -> bool:
-        """``Authorization: Bearer <token>``; the scheme name is case-insensitive (RFC 9110)."""
-        if self.token is None:
-            return True
-        scheme, _, credentials = (authorization or b"").strip().partition(b" ")
-        return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), self.token)
 
     async def __call__(self, body: bytes) -> tuple[int, bytes]:
         try:
@@ -185,7 +193,15 @@ def _detail(message: str) -> bytes:
     return _dumps({"detail": message})
 
 
+def detail_body(message: str) -> bytes:
+    """An error response body, ``{"detail": message}``, as every route of these servers answers."""
+    return _detail(message)
+
+
 _UNAUTHORIZED = b'{"detail":"missing or wrong bearer token"}'
+
+#: a POST route answered directly from the request body: ``await handler(body) -> (status, JSON bytes)``
+BodyHandler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
 
 
 async def _respond(send: Any, status: int, content: bytes) -> None:
@@ -194,14 +210,33 @@ async def _respond(send: Any, status: int, content: bytes) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-class _FastPath:
-    """ASGI middleware in front of every route: the bearer token, then ``POST /retrieve`` answered
-    directly under a body-size limit; everything else goes on to FastAPI."""
+def bearer_authorized(token: bytes | None, authorization: bytes | None) -> bool:
+    """``Authorization: Bearer <token>``; the scheme name is case-insensitive (RFC 9110)."""
+    if token is None:
+        return True
+    scheme, _, credentials = (authorization or b"").strip().partition(b" ")
+    return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), token)
 
-    def __init__(self, app: Any, handler: _RetrieveHandler, max_body_bytes: int):
+
+class RequestGuard:
+    """ASGI middleware in front of every route: the bearer token (every route), the body-size limit
+    (every POST), and the POST ``routes`` answered directly from their body bytes (the lean path);
+    everything else goes on to the wrapped app.
+
+    Args:
+        app: the ASGI app behind it (FastAPI).
+        routes: path -> :data:`BodyHandler` for the POST routes answered here.
+        max_body_bytes: largest request body accepted (more: 413).
+        token: if set, every request needs ``Authorization: Bearer <token>`` (else 401).
+    """
+
+    def __init__(
+        self, app: Any, routes: dict[str, BodyHandler], max_body_bytes: int, token: str | None = None
+    ):
         self.app = app
-        self.handler = handler
+        self.routes = routes
         self.max_body_bytes = max_body_bytes
+        self.token = token.encode() if token is not None else None
 
     def _too_large(self, size: int | str) -> bytes:
         return _detail(
@@ -213,15 +248,19 @@ class _FastPath:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if not self.handler.authorized(headers.get(b"authorization")):
+        if not bearer_authorized(self.token, headers.get(b"authorization")):
             await _respond(send, 401, _UNAUTHORIZED)
             return
-        if scope["method"] != "POST" or scope["path"] != "/retrieve":
+        if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await _respond(send, 413, self._too_large(int(declared)))
+            return
+        handler = self.routes.get(scope["path"])
+        if handler is None:
+            await self.app(scope, self._limited(receive), send)
             return
         chunks, size = [], 0
         while True:
@@ -236,8 +275,23 @@ class _FastPath:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        status, content = await self.handler(b"".join(chunks))
+        status, content = await handler(b"".join(chunks))
         await _respond(send, status, content)
+
+    def _limited(self, receive: Any) -> Any:
+        """``receive`` for the routes behind: a chunked body past the limit ends as a disconnect."""
+        size = 0
+
+        async def limited() -> dict:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                log.warning("request body over %d bytes cut off", self.max_body_bytes)
+                return {"type": "http.disconnect"}
+            return message
+
+        return limited
 
 
 def create_app(
@@ -269,8 +323,8 @@ def create_app(
     """
     if default_topk < 1 or default_topk > max_topk:
         raise ValueError(f"default_topk must be between 1 and max_topk ({max_topk}), got {default_topk}")
-    batcher = _Batcher(retriever, workers=max(1, workers), max_batch=max(1, max_batch))
-    handler = _RetrieveHandler(retriever, batcher, default_topk, max_queries, max_topk, token)
+    batcher = Batcher(retriever.search, workers=max(1, workers), max_batch=max(1, max_batch))
+    handler = _RetrieveHandler(retriever, batcher, default_topk, max_queries, max_topk)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -280,7 +334,9 @@ def create_app(
 
     app = FastAPI(title="s3 retrieval server", version="1", lifespan=lifespan)
     app.state.retriever = retriever
-    app.add_middleware(_FastPath, handler=handler, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        RequestGuard, routes={"/retrieve": handler}, max_body_bytes=max_body_bytes, token=token
+    )
 
     @app.get("/health")
     async def health() -> Response:
