@@ -151,9 +151,13 @@ class SearchService:
         # one thread each: the policy model and the generator are not shared between threads
         self.searches = Batcher(self._search_batch, workers=1, max_batch=max(1, size), trim=_whole)
         self.answers = Batcher(self._answer_batch, workers=1, max_batch=64, trim=_whole)
+        self.stats = {"questions": 0, "batches": 0}  # searches so far (GET /health shows them)
 
     def _search_batch(self, questions: list[str], _k: int) -> list[SearchResult]:
-        return self.searcher.search_batch(questions)
+        results = self.searcher.search_batch(questions)
+        self.stats["questions"] += len(questions)
+        self.stats["batches"] += 1
+        return results
 
     def _answer_batch(self, items: list[tuple[str, list[Doc]]], _k: int) -> list[str]:
         return self.generator.answer_batch([q for q, _ in items], [docs for _, docs in items])
@@ -273,6 +277,13 @@ def _guarded(handler):
     return run
 
 
+def _openai_error(message: str, status: int) -> Response:
+    """An error as OpenAI's API sends it (``error.message``, which its clients show), plus ``detail``."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"error": {"message": message, "type": kind, "param": None, "code": None}, "detail": message}
+    return JSONResponse(body, status_code=status)
+
+
 def _stream(completion: dict[str, Any]) -> bytes:
     """A chat completion as OpenAI's server-sent chunks (the answer is known whole, so one chunk)."""
     base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
@@ -365,6 +376,7 @@ def create_app(
             None if generator is None else getattr(generator, "name", type(generator).__name__)
         )
         info["run"] = None if run is None else run.name
+        info["searched"] = dict(service.stats)
         info.update(
             model=model_name, max_questions=max_questions, max_topk=max_topk, max_body_bytes=max_body_bytes
         )
@@ -388,10 +400,10 @@ def create_app(
             stream = _flag(payload, "stream", False) if isinstance(payload, dict) else False
             completion = await service.chat(payload)
         except BadRequest as exc:
-            return Response(detail_body(str(exc)), status_code=exc.status, media_type="application/json")
+            return _openai_error(str(exc), exc.status)
         except Exception as exc:
             log.exception("chat completion failed")
-            return JSONResponse({"detail": f"search failed: {type(exc).__name__}: {exc}"}, status_code=500)
+            return _openai_error(f"search failed: {type(exc).__name__}: {exc}", 500)
         if stream:
             return Response(_stream(completion), media_type="text/event-stream")
         return JSONResponse(completion)
