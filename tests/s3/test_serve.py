@@ -246,3 +246,16 @@ def test_evaluation_run_folder_is_browsed_by_question(tmp_path):
     with pytest.raises(FileNotFoundError, match="no evaluation run here"):
         EvaluationRun(tmp_path)
     assert json.loads(json.dumps(overview)) == overview
+
+
+def test_page_only_server_says_what_is_missing(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from s3.serve.app import create_app
+
+    with TestClient(create_app(None, generator=None)) as client:
+        response = client.post("/search", json={"question": DUNE})
+        assert response.status_code == 503 and "without --model" in response.json()["detail"]
+        assert client.get("/api/run").json()["detail"].startswith("no evaluation run")
+        assert client.get("/health").json()["searcher"] is False
+        assert 'id="run-questions"' in client.get("/").text
