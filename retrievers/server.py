@@ -89,6 +89,10 @@ class Batcher:
     returns one result per input; each request gets its own results back, each cut to the request's
     own ``k`` by ``trim`` (default: the first ``k`` items). The retrieval server batches
     ``retriever.search``; ``s3 serve`` batches a searcher's ``search_batch`` the same way.
+
+    ``gather_s``: when the previous batch merged several requests (concurrent clients, answered
+    together, come back together), wait up to this long for more before running a batch; a lone
+    client never waits. 0 (the retrieval server): run with whatever is queued.
     """
 
     def __init__(
@@ -97,9 +101,12 @@ class Batcher:
         workers: int,
         max_batch: int,
         trim: Callable[[Any, int], Any] = _first_k,
+        gather_s: float = 0.0,
     ):
         self.run = run
         self.trim = trim
+        self.gather_s = gather_s
+        self._last_merged = 1
         self.workers = workers
         self.max_batch = max_batch
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="retrieve")
@@ -127,10 +134,20 @@ class Batcher:
         while True:
             batch = [await self.queue.get()]
             size = len(batch[0].queries)
+            if self.gather_s > 0 and self._last_merged > 1:
+                deadline = loop.time() + self.gather_s
+                while size < self.max_batch and (left := deadline - loop.time()) > 0:
+                    try:
+                        item = await asyncio.wait_for(self.queue.get(), left)
+                    except asyncio.TimeoutError:
+                        break
+                    batch.append(item)
+                    size += len(item.queries)
             while size < self.max_batch and not self.queue.empty():
                 item = self.queue.get_nowait()
                 batch.append(item)
                 size += len(item.queries)
+            self._last_merged = len(batch)
             queries = [q for item in batch for q in item.queries]
             k = max(item.k for item in batch)
             try:

@@ -42,6 +42,8 @@ from s3.serve import DEFAULT_MAX_QUESTIONS
 log = logging.getLogger(__name__)
 
 STATIC = resources.files("s3.serve") / "static"
+#: how long a batch waits for more questions once clients are concurrent (benchmarks/serve/RESULTS.md)
+GATHER_S = 0.02
 
 
 class BadRequest(ValueError):
@@ -149,7 +151,9 @@ class SearchService:
         self.model_name = model_name
         size = searcher.config.batch_size if searcher is not None else 1
         # one thread each: the policy model and the generator are not shared between threads
-        self.searches = Batcher(self._search_batch, workers=1, max_batch=max(1, size), trim=_whole)
+        self.searches = Batcher(
+            self._search_batch, workers=1, max_batch=max(1, size), trim=_whole, gather_s=GATHER_S
+        )
         self.answers = Batcher(self._answer_batch, workers=1, max_batch=64, trim=_whole)
         self.stats = {"questions": 0, "batches": 0}  # searches so far (GET /health shows them)
 
