@@ -182,6 +182,8 @@ def test_concurrent_requests_are_merged_into_batches(server):
             "'n' must be 1",
         ),
         ("/v1/chat/completions", [1, 2], 422, "must be a JSON object"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x" * 5000}]}, 413, "exceeds"),
+        ("/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "pad": "x" * 5000}, 413, "exceeds"),
     ],
 )
 def test_bad_input_gets_4xx_with_a_message(server, path, body, status, message):
