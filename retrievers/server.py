@@ -245,15 +245,25 @@ class RequestGuard:
         routes: path -> :data:`BodyHandler` for the POST routes answered here.
         max_body_bytes: largest request body accepted (more: 413).
         token: if set, every request needs ``Authorization: Bearer <token>`` (else 401).
+        public: ``GET`` paths served without the token (exact, or a prefix when ending in ``*``):
+            static files holding no data, such as a page that then sends the token itself.
     """
 
     def __init__(
-        self, app: Any, routes: dict[str, BodyHandler], max_body_bytes: int, token: str | None = None
-    ):
+        self, app: Any, routes: dict[str, BodyHandler], max_body_bytes: int, token: str | None = None,
+        public: tuple[str, ...] = (),
+    ):  # fmt: skip
         self.app = app
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.token = token.encode() if token is not None else None
+        self.public = public
+
+    def _public(self, scope: dict) -> bool:
+        path = scope["path"]
+        return scope["method"] == "GET" and any(
+            path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in self.public
+        )
 
     def _too_large(self, size: int | str) -> bytes:
         return _detail(
@@ -265,7 +275,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if not bearer_authorized(self.token, headers.get(b"authorization")):
+        if not bearer_authorized(self.token, headers.get(b"authorization")) and not self._public(scope):
             await _respond(send, 401, _UNAUTHORIZED)
             return
         if scope["method"] != "POST":

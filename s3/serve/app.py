@@ -358,7 +358,11 @@ def create_app(
     app = FastAPI(title="s3 searcher server", version="1", lifespan=lifespan)
     app.state.service = service
     routes = {"/search": _guarded(service.handle_search), "/retrieve": _guarded(service.handle_retrieve)}
-    app.add_middleware(RequestGuard, routes=routes, max_body_bytes=max_body_bytes, token=token)
+    # the page and its static files hold no data: a browser loads them without the token, then the
+    # page asks for it and sends it with every call
+    app.add_middleware(
+        RequestGuard, routes=routes, max_body_bytes=max_body_bytes, token=token, public=("/", "/static/*")
+    )
 
     @app.get("/health")
     async def health() -> Response:

@@ -195,14 +195,17 @@ def test_bad_input_gets_4xx_with_a_message(server, path, body, status, message):
 def test_every_route_needs_the_token(server):
     import httpx
 
-    for method, path in [("post", "/search"), ("post", "/retrieve"), ("get", "/health"), ("get", "/"),
-                         ("post", "/v1/chat/completions"), ("post", "/mcp")]:  # fmt: skip
+    for method, path in [("post", "/search"), ("post", "/retrieve"), ("get", "/health"), ("get", "/api/run"),
+                         ("post", "/v1/chat/completions"), ("post", "/mcp"), ("get", "/v1/models")]:  # fmt: skip
         response = getattr(httpx, method)(server.url + path, timeout=10)
         assert response.status_code == 401, path
         assert response.json()["detail"] == "missing or wrong bearer token"
-    page = server.get("/")
+    # the page and its static files hold no data: they load without the token, then send it
+    page = httpx.get(server.url + "/", timeout=10)
     assert page.status_code == 200 and 'id="question"' in page.text
-    assert server.get("/static/app.js").status_code == 200
+    script = httpx.get(server.url + "/static/app.js", timeout=10)
+    assert script.status_code == 200 and "Authorization" in script.text
+    assert httpx.post(server.url + "/", timeout=10).status_code == 401  # only GET is public
 
 
 def test_serve_without_model_or_run_is_a_one_line_error(capsys):

@@ -1,7 +1,8 @@
 """The ``s3 serve`` page in headless Chromium (Debian's ``chromium``, driven by playwright) against a
 tiny warm-started searcher: a question typed into the page renders the searcher's turns, selections,
 stop reason, the generator's context and answer exactly as ``POST /search`` reports them; the
-evaluation-run view lists, filters and compares methods on a question.
+evaluation-run view lists, filters and compares methods on a question. The server has a bearer
+token; the page asks for it once and sends it.
 
 Screenshots go to the test's folder, and also to ``$S3_SCREENSHOT_DIR`` when set (the PNGs in
 ``docs/`` are made with ``S3_SCREENSHOT_DIR=docs python -m pytest tests/s3/test_serve_page.py``).
@@ -20,6 +21,7 @@ import pytest
 from serve_fixtures import ServeProcess, warm_started_searcher
 
 pytestmark = pytest.mark.slow
+TOKEN = "page-token"
 
 
 def _chromium() -> str:
@@ -43,6 +45,7 @@ def served(tmp_path_factory):
     server = ServeProcess(
         ["--model", run["searcher"], "--index", run["index"], "--device", "cpu", "--run", str(evaluation)],
         root / "serve.log",
+        token=TOKEN,
     )
     yield {"server": server, "run": run, "eval": evaluation, "chromium": chromium}
     server.stop()
@@ -58,6 +61,22 @@ def browser(served):
         chromium.close()
 
 
+def _new_page(browser, server, path: str, width: int):
+    """A page on ``path``; the server has a token, which the page asks for once (answered here)."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    prompts: list[str] = []
+
+    def answer(dialog) -> None:
+        prompts.append(dialog.message)
+        dialog.accept(TOKEN)
+
+    page.on("dialog", answer)
+    page.goto(server.url + path)
+    page.wait_for_selector("#server-info:not(:empty)")
+    assert len(prompts) == 1 and "bearer token" in prompts[0]
+    return page
+
+
 def _keep(page, name: str, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / name), full_page=True)
     target = os.environ.get("S3_SCREENSHOT_DIR")
@@ -69,8 +88,7 @@ def _keep(page, name: str, tmp_path: Path) -> None:
 def test_page_renders_each_turn_of_a_search(served, browser, tmp_path):
     server = served["server"]
     question = json.loads(Path(served["run"]["train"]).open().readline())["question"]
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(server.url + "/")
+    page = _new_page(browser, server, "/", 1200)
     page.fill("#question", question)
     page.click("#submit")
     page.wait_for_selector("#answer", timeout=60_000)
@@ -115,8 +133,7 @@ def test_page_browses_an_evaluation_run(served, browser, tmp_path):
         json.loads(line) for line in (evaluation / "s3_warm_start" / "embedded" / "answers.jsonl").open()
     ]
     wrong = [a for a in answers if a["genacc"] < 1]
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(server.url + "/?view=run")
+    page = _new_page(browser, server, "/?view=run", 1400)
     page.wait_for_selector("table.results")
     assert page.locator("table.results tr").count() == len(results) + 1
     page.select_option("#run-method", "s3 warm start")

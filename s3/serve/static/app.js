@@ -21,11 +21,17 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function api(path, body) {
-  const options = body === undefined ? {} : {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
-  };
+  // a server started with --token: the page asks for it once and keeps it for this tab
+  const headers = body === undefined ? {} : {"Content-Type": "application/json"};
+  const token = sessionStorage.getItem("s3-token");
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const options = body === undefined ? {headers} : {method: "POST", headers, body: JSON.stringify(body)};
   const response = await fetch(path, options);
   const data = await response.json().catch(() => ({}));
+  if (response.status === 401) {
+    const given = prompt("This server needs its bearer token (s3 serve --token):");
+    if (given) { sessionStorage.setItem("s3-token", given.trim()); return api(path, body); }
+  }
   if (!response.ok) throw new Error(data.detail || `${response.status} ${response.statusText}`);
   return data;
 }
