@@ -237,8 +237,8 @@ def bearer_authorized(token: bytes | None, authorization: bytes | None) -> bool:
 
 class RequestGuard:
     """ASGI middleware in front of every route: the bearer token (every route), the body-size limit
-    (every POST), and the POST ``routes`` answered directly from their body bytes (the lean path);
-    everything else goes on to the wrapped app.
+    (every POST: its body is read here, up to the limit), and the POST ``routes`` answered directly
+    from their body bytes (the lean path); everything else goes on to the wrapped app.
 
     Args:
         app: the ASGI app behind it (FastAPI).
@@ -285,40 +285,44 @@ class RequestGuard:
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await _respond(send, 413, self._too_large(int(declared)))
             return
-        handler = self.routes.get(scope["path"])
-        if handler is None:
-            await self.app(scope, self._limited(receive), send)
+        body = await self._read_body(receive, send)
+        if body is None:  # answered with 413, or the client left
             return
+        handler = self.routes.get(scope["path"])
+        if handler is None:  # a POST route behind: it reads the body already read here
+            await self.app(scope, _replay(body, receive), send)
+            return
+        status, content = await handler(body)
+        await _respond(send, status, content)
+
+    async def _read_body(self, receive: Any, send: Any) -> bytes | None:
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:  # chunked upload without a Content-Length
                 await _respond(send, 413, self._too_large(f"more than {self.max_body_bytes}"))
-                return
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
-                break
-        status, content = await handler(b"".join(chunks))
-        await _respond(send, status, content)
+                return b"".join(chunks)
 
-    def _limited(self, receive: Any) -> Any:
-        """``receive`` for the routes behind: a chunked body past the limit ends as a disconnect."""
-        size = 0
 
-        async def limited() -> dict:
-            nonlocal size
-            message = await receive()
-            size += len(message.get("body", b""))
-            if size > self.max_body_bytes:
-                log.warning("request body over %d bytes cut off", self.max_body_bytes)
-                return {"type": "http.disconnect"}
-            return message
+def _replay(body: bytes, receive: Any) -> Any:
+    """``receive`` that gives ``body`` whole, then waits on the connection (for a disconnect)."""
+    sent = False
 
-        return limited
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def create_app(

@@ -192,6 +192,17 @@ def test_bad_input_gets_4xx_with_a_message(server, path, body, status, message):
     assert message in response.json()["detail"]
 
 
+@pytest.mark.parametrize("path", ["/search", "/v1/chat/completions", "/mcp"])
+def test_a_chunked_body_past_the_limit_gets_413(server, path):
+    chunks = iter([b'{"question": "' + b"x" * 3000, b"x" * 3000 + b'"}'])  # no Content-Length: chunked
+    response = server.post(path, content=chunks)
+    assert response.status_code == 413
+    assert (
+        response.json()["detail"]
+        == "request body of more than 4096 bytes exceeds this server's limit of 4096 bytes"
+    )
+
+
 def test_every_route_needs_the_token(server):
     import httpx
 
