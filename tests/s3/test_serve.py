@@ -130,7 +130,7 @@ def test_mcp_client_calls_the_search_tool(server, in_process):
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    async def session():
+    async def calls():
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
         async with Client(streamable_http_client(server.url + "/mcp", http_client=http)) as client:
             tools = (await client.list_tools()).tools
@@ -138,7 +138,7 @@ def test_mcp_client_calls_the_search_tool(server, in_process):
             empty = await client.call_tool("search", {"question": "  "})
             return tools, found, empty
 
-    tools, found, empty = asyncio.run(session())
+    tools, found, empty = asyncio.run(calls())
     assert [t.name for t in tools] == ["search"] and "question" in tools[0].input_schema["properties"]
     assert not found.is_error
     expected = in_process.search(DUNE)
