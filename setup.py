@@ -12,6 +12,7 @@ PACKAGES = ("s3", "generators", "retrievers", "evaluation", "baselines")
 
 DENSE = ["faiss-cpu>=1.8", "sentence-transformers>=3.0"]
 RAY = ["ray[data]>=2.40"]
+SERVE = ["mcp>=2.0,<3"]  # the MCP tool of `s3 serve`
 DEV = [
     "pytest>=8",
     "hypothesis>=6.100",  # property tests of the rollout's environment mask
@@ -22,6 +23,8 @@ DEV = [
     "torchmetrics>=1.4",  # reference SQuAD EM/F1 for the metric tests
     *DENSE,
     *RAY,
+    *SERVE,
+    "playwright>=1.45",  # drives the `s3 serve` page in headless Chromium (the system's chromium)
 ]
 
 setup(
@@ -33,7 +36,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=[f"{p}*" for p in PACKAGES]),
-    package_data={"s3": ["presets/*.yaml", "data/*"], "retrievers": ["data/*"]},
+    package_data={"s3": ["presets/*.yaml", "data/*", "serve/static/*"], "retrievers": ["data/*"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.4",
@@ -65,6 +68,7 @@ setup(
         "vllm": ["vllm==0.31.0", "transformers==5.17.0", "huggingface-hub>=1.5,<2"],
         "wandb": ["wandb>=0.17"],
         "ray": RAY,
+        "serve": SERVE,
         "dev": DEV,
     },
     entry_points={"console_scripts": ["s3=s3.cli:main"]},

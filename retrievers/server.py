@@ -27,6 +27,7 @@ import logging
 import mmap
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from retrievers.base import Retriever
-from retrievers.doc import Doc
 from retrievers.wire import RequestError, parse_request, render_result, retrieve_openapi
 
 
@@ -73,16 +73,40 @@ CONFIG_ENV = "S3_RETRIEVER_SERVER_CONFIG"  # how ``serve`` hands its settings to
 
 @dataclass
 class _Pending:
-    queries: list[str]
+    queries: list
     k: int
     future: asyncio.Future = field(repr=False)
 
 
-class _Batcher:
-    """Merges concurrent requests into batched ``search`` calls on a few worker threads."""
+def _first_k(result: list, k: int) -> list:
+    return result[:k]
 
-    def __init__(self, retriever: Retriever, workers: int, max_batch: int):
-        self.retriever = retriever
+
+class Batcher:
+    """Merges concurrent requests into batched calls of ``run(inputs, k)`` on a few worker threads.
+
+    ``run`` gets the inputs of every merged request (in order) and the largest ``k`` among them, and
+    returns one result per input; each request gets its own results back, each cut to the request's
+    own ``k`` by ``trim`` (default: the first ``k`` items). The retrieval server batches
+    ``retriever.search``; ``s3 serve`` batches a searcher's ``search_batch`` the same way.
+
+    ``gather_s``: when the previous batch merged several requests (concurrent clients, answered
+    together, come back together), wait up to this long for more before running a batch; a lone
+    client never waits. 0 (the retrieval server): run with whatever is queued.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list, int], list],
+        workers: int,
+        max_batch: int,
+        trim: Callable[[Any, int], Any] = _first_k,
+        gather_s: float = 0.0,
+    ):
+        self.run = run
+        self.trim = trim
+        self.gather_s = gather_s
+        self._last_merged = 1
         self.workers = workers
         self.max_batch = max_batch
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="retrieve")
@@ -98,7 +122,7 @@ class _Batcher:
             task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def search(self, queries: list[str], k: int) -> list[list[Doc]]:
+    async def search(self, queries: list, k: int) -> list:
         if self.queue is None:
             self.start()
         future = asyncio.get_running_loop().create_future()
@@ -110,14 +134,24 @@ class _Batcher:
         while True:
             batch = [await self.queue.get()]
             size = len(batch[0].queries)
+            if self.gather_s > 0 and self._last_merged > 1:
+                deadline = loop.time() + self.gather_s
+                while size < self.max_batch and (left := deadline - loop.time()) > 0:
+                    try:
+                        item = await asyncio.wait_for(self.queue.get(), left)
+                    except asyncio.TimeoutError:
+                        break
+                    batch.append(item)
+                    size += len(item.queries)
             while size < self.max_batch and not self.queue.empty():
                 item = self.queue.get_nowait()
                 batch.append(item)
                 size += len(item.queries)
+            self._last_merged = len(batch)
             queries = [q for item in batch for q in item.queries]
             k = max(item.k for item in batch)
             try:
-                results = await loop.run_in_executor(self.executor, self.retriever.search, queries, k)
+                results = await loop.run_in_executor(self.executor, self.run, queries, k)
             except Exception as exc:  # answered as HTTP 500 to every request in the batch
                 log.exception("search failed for a batch of %d queries", len(queries))
                 for item in batch:
@@ -128,7 +162,7 @@ class _Batcher:
             for item in batch:
                 if not item.future.done():
                     item.future.set_result(
-                        [docs[: item.k] for docs in results[start : start + len(item.queries)]]
+                        [self.trim(r, item.k) for r in results[start : start + len(item.queries)]]
                     )
                 start += len(item.queries)
 
@@ -137,20 +171,11 @@ class _RetrieveHandler:
     """``POST /retrieve`` from raw bytes to ``(status, body bytes)``: shared by both request paths."""
 
     def __init__(
-        self, retriever: Retriever, batcher: _Batcher, default_topk: int, max_queries: int, max_topk: int,
-        token: str | None,
+        self, retriever: Retriever, batcher: Batcher, default_topk: int, max_queries: int, max_topk: int,
     ):  # fmt: skip
         self.retriever = retriever
         self.batcher = batcher
         self.limits = (default_topk, max_queries, max_topk)
-        self.token = token.encode() if token is not None else None
-
-    def authorized(self, authorization: bytes | None) -> bool:
-        """``Authorization: Bearer <token>``; the scheme name is case-insensitive (RFC 9110)."""
-        if self.token is None:
-            return True
-        scheme, _, credentials = (authorization or b"").strip().partition(b" ")
-        return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), self.token)
 
     async def __call__(self, body: bytes) -> tuple[int, bytes]:
         try:
@@ -185,7 +210,15 @@ def _detail(message: str) -> bytes:
     return _dumps({"detail": message})
 
 
+def detail_body(message: str) -> bytes:
+    """An error response body, ``{"detail": message}``, as every route of these servers answers."""
+    return _detail(message)
+
+
 _UNAUTHORIZED = b'{"detail":"missing or wrong bearer token"}'
+
+#: a POST route answered directly from the request body: ``await handler(body) -> (status, JSON bytes)``
+BodyHandler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
 
 
 async def _respond(send: Any, status: int, content: bytes) -> None:
@@ -194,14 +227,43 @@ async def _respond(send: Any, status: int, content: bytes) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-class _FastPath:
-    """ASGI middleware in front of every route: the bearer token, then ``POST /retrieve`` answered
-    directly under a body-size limit; everything else goes on to FastAPI."""
+def bearer_authorized(token: bytes | None, authorization: bytes | None) -> bool:
+    """``Authorization: Bearer <token>``; the scheme name is case-insensitive (RFC 9110)."""
+    if token is None:
+        return True
+    scheme, _, credentials = (authorization or b"").strip().partition(b" ")
+    return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), token)
 
-    def __init__(self, app: Any, handler: _RetrieveHandler, max_body_bytes: int):
+
+class RequestGuard:
+    """ASGI middleware in front of every route: the bearer token (every route), the body-size limit
+    (every POST: its body is read here, up to the limit), and the POST ``routes`` answered directly
+    from their body bytes (the lean path); everything else goes on to the wrapped app.
+
+    Args:
+        app: the ASGI app behind it (FastAPI).
+        routes: path -> :data:`BodyHandler` for the POST routes answered here.
+        max_body_bytes: largest request body accepted (more: 413).
+        token: if set, every request needs ``Authorization: Bearer <token>`` (else 401).
+        public: ``GET`` paths served without the token (exact, or a prefix when ending in ``*``):
+            static files holding no data, such as a page that then sends the token itself.
+    """
+
+    def __init__(
+        self, app: Any, routes: dict[str, BodyHandler], max_body_bytes: int, token: str | None = None,
+        public: tuple[str, ...] = (),
+    ):  # fmt: skip
         self.app = app
-        self.handler = handler
+        self.routes = routes
         self.max_body_bytes = max_body_bytes
+        self.token = token.encode() if token is not None else None
+        self.public = public
+
+    def _public(self, scope: dict) -> bool:
+        path = scope["path"]
+        return scope["method"] == "GET" and any(
+            path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in self.public
+        )
 
     def _too_large(self, size: int | str) -> bytes:
         return _detail(
@@ -213,31 +275,54 @@ class _FastPath:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if not self.handler.authorized(headers.get(b"authorization")):
+        if not bearer_authorized(self.token, headers.get(b"authorization")) and not self._public(scope):
             await _respond(send, 401, _UNAUTHORIZED)
             return
-        if scope["method"] != "POST" or scope["path"] != "/retrieve":
+        if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await _respond(send, 413, self._too_large(int(declared)))
             return
+        body = await self._read_body(receive, send)
+        if body is None:  # answered with 413, or the client left
+            return
+        handler = self.routes.get(scope["path"])
+        if handler is None:  # a POST route behind: it reads the body already read here
+            await self.app(scope, _replay(body, receive), send)
+            return
+        status, content = await handler(body)
+        await _respond(send, status, content)
+
+    async def _read_body(self, receive: Any, send: Any) -> bytes | None:
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:  # chunked upload without a Content-Length
                 await _respond(send, 413, self._too_large(f"more than {self.max_body_bytes}"))
-                return
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
-                break
-        status, content = await self.handler(b"".join(chunks))
-        await _respond(send, status, content)
+                return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """``receive`` that gives ``body`` whole, then waits on the connection (for a disconnect)."""
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def create_app(
@@ -269,8 +354,8 @@ def create_app(
     """
     if default_topk < 1 or default_topk > max_topk:
         raise ValueError(f"default_topk must be between 1 and max_topk ({max_topk}), got {default_topk}")
-    batcher = _Batcher(retriever, workers=max(1, workers), max_batch=max(1, max_batch))
-    handler = _RetrieveHandler(retriever, batcher, default_topk, max_queries, max_topk, token)
+    batcher = Batcher(retriever.search, workers=max(1, workers), max_batch=max(1, max_batch))
+    handler = _RetrieveHandler(retriever, batcher, default_topk, max_queries, max_topk)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -280,7 +365,9 @@ def create_app(
 
     app = FastAPI(title="s3 retrieval server", version="1", lifespan=lifespan)
     app.state.retriever = retriever
-    app.add_middleware(_FastPath, handler=handler, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        RequestGuard, routes={"/retrieve": handler}, max_body_bytes=max_body_bytes, token=token
+    )
 
     @app.get("/health")
     async def health() -> Response:

@@ -3,6 +3,7 @@
     s3 index --corpus corpus.jsonl --output idx/ --kind bm25
     s3 serve-retriever --index idx/ --port 3000
     s3 search "who wrote ...?" --model ckpt/ --index idx/
+    s3 serve --model ckpt/ --index idx/
     s3 precompute | s3 train | s3 evaluate | s3 demo
 
 Each subcommand lives in ``s3/commands/<name>.py`` and exposes ``register(subparsers)``; modules
@@ -27,6 +28,7 @@ COMMANDS = (
     "index",
     "serve_retriever",
     "search",
+    "serve",
     "datasheet",
     "precompute",
     "tiny_model",
