@@ -266,8 +266,8 @@ def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
 
     if mode == "search-r1":
         from baselines.search_r1 import search_r1_config
-        from s3.protocol import protocol_from_config
         from s3.protocol_r1 import is_r1
+        from s3.protocol_registry import protocol_from_config
 
         config = search_r1_config(cfg.r1_docs_per_search, cfg.r1_max_turns, cfg.searcher_batch_size)
         # the paper's episode rules for every Search-R1 searcher, but the prompt it was trained with

@@ -169,7 +169,7 @@ def test_a_local_model_teacher_writes_scored_episodes(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
     from generators.offline import ExtractiveReader
-    from s3.protocol import protocol_from_config
+    from s3.protocol_registry import protocol_from_config
     from s3.rollout import RolloutConfig
     from s3.train.teacher import TeacherConfig, load_teacher, teacher_script
 

@@ -12,8 +12,8 @@ from s3_search_fixtures import QUESTIONS, build_bm25
 
 from s3.config import ConfigError
 from s3.policy.scripted import ScriptedPolicy
-from s3.protocol import get_protocol, protocol_from_config, protocol_option_names
 from s3.protocol_r1 import SearchR1Protocol
+from s3.protocol_registry import get_protocol, protocol_from_config, protocol_option_names
 from s3.searcher import Searcher, SearcherConfig, load_searcher_config, save_searcher_config
 
 DUNE = QUESTIONS[0]
