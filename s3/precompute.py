@@ -426,7 +426,11 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
             if cfg.backend == "ray":
                 from s3.precompute_ray import run_ray
 
-                run_ray(cfg, todo, cache_file, timings, progress)
+                open_retriever(cfg).close()  # build (or find) the index here: the actors only open it
+                spec = retriever_spec(cfg)
+                run_ray(
+                    cfg, todo, cache_file, timings, progress, retriever_spec=spec, process_chunk=process_chunk
+                )
             else:
                 _run_local(cfg, todo, cache_file, timings, progress)
     t = time.perf_counter()
