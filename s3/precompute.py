@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluation.records import RecordsError, read_records
 from generators.factory import GeneratorConfig, generator_fingerprint
 from retrievers.doc import Doc
 from retrievers.factory import retriever_fingerprint
 from s3.config import ConfigError, field, save_config, to_dict
 from s3.data import DataError, QAExample, deduplicate, filter_training, load_qa, normalize_question
-from s3.records import RecordsError, read_records
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class PrecomputeConfig:
 
 
 def _read_cache(path: Path, repair: bool) -> dict[str, dict[str, Any]]:
-    """Entries of a cache file by key (a torn last line dropped, see :mod:`s3.records`)."""
+    """Entries of a cache file by key (a torn last line dropped, see :mod:`evaluation.records`)."""
     try:
         records = read_records(path, repair=repair)
     except RecordsError as exc:
