@@ -136,7 +136,7 @@ def test_the_guard_runs_in_training_and_a_mismatched_warm_start_is_reported(tmp_
 def test_evaluate_takes_any_preset_name():
     import pytest
 
-    from s3.commands.evaluate import eval_preset
+    from baselines.evaluate import eval_preset
 
     assert eval_preset("tiny") == {"episode_preset": "tiny"}
     assert eval_preset("embedded")["task_dir"]

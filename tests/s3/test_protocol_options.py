@@ -154,7 +154,7 @@ def test_train_and_warmstart_configs_take_and_check_options(tiny_model_dir, tmp_
 
 
 def test_evaluation_keeps_the_saved_prompt_and_takes_an_override(tiny_model_dir, bm25, tmp_path):
-    from s3.commands.evaluate import EvalConfig, open_searcher
+    from baselines.evaluate import EvalConfig, open_searcher
 
     ckpt = _r1_checkpoint(tiny_model_dir, tmp_path)
     cfg = EvalConfig(searcher_device="cpu")

@@ -23,6 +23,10 @@ come from defaults < ``--preset`` < ``--config FILE`` < flags < ``--set key=valu
 ``key=value`` overrides; the
 resolved config is saved as ``<output>/config.yaml``. The run resumes from ``<output>`` (see
 :mod:`evaluation.run`); ``s3 report`` then writes the table and plots.
+
+The command composes s3's searchers with the baselines, so it lives here, above both: ``s3`` never
+imports ``baselines``. The ``s3`` command line finds it through the ``s3.commands`` entry points of the
+package (``setup.py``), like any command a package above ``s3`` adds.
 """
 
 from __future__ import annotations
