@@ -267,6 +267,8 @@ class WebSearchRetriever(Retriever):
 
     def close(self) -> None:
         self._client.close()
+        if self.cache is not None:
+            self.cache.close()
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}(engine={self.engine_name!r}, base_url={self.base_url!r})"
