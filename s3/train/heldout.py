@@ -48,20 +48,26 @@ def score_policy(
         ``reward``, ``genacc``, ``baseline_genacc``, ``gbr``, ``unscored_rate`` and the rollout's
         ``mean_*`` statistics, plus ``n``.
     """
+
+    def score(chunk: list[dict[str, Any]], out: list[Any]) -> list[Any]:
+        golds = [r["golden_answers"] for r in chunk]
+        initial = [t.episode.blocks[0].docs for t in out]
+        return reward.score([t.question for t in out], golds, [t.context() for t in out], initial)
+
+    batches = rollout_rows(policy, rows, retriever, protocol, episode_cfg, rollout_cfg, batch_size)
+    return _score_batches(len(rows), batches, score, summarize)
+
+
+def _score_batches(n: int, batches, score, summarize_parts) -> dict[str, float]:
+    """The mean of each reward part (``score(rows, trajectories)``, summarized by ``summarize_parts``)
+    and of each episode statistic over every batch of :func:`rollout_rows`, plus ``n``."""
     parts, trajs = [], []
-    for chunk, out in rollout_rows(policy, rows, retriever, protocol, episode_cfg, rollout_cfg, batch_size):
-        parts.extend(
-            reward.score(
-                [t.question for t in out],
-                [r["golden_answers"] for r in chunk],
-                [t.context() for t in out],
-                [t.episode.blocks[0].docs for t in out],
-            )
-        )
+    for chunk, out in batches:
+        parts.extend(score(chunk, out))
         trajs.extend(out)
-    result = {k: float(v) for k, v in summarize(parts).items()}
+    result = {k: float(v) for k, v in summarize_parts(parts).items()}
     result.update({k: float(v) for k, v in summarize_trajectories(trajs).items()})
-    result["n"] = float(len(rows))
+    result["n"] = float(n)
     return result
 
 
@@ -120,12 +126,10 @@ def evaluate_answers(
         ``reward``, ``score``, ``em``, ``f1``, ``answered_rate`` (and ``format``), the rollout's ``mean_*``
         statistics, and ``n``.
     """
-    reward = reward or AnswerReward()
-    parts, trajs = [], []
-    for chunk, out in rollout_rows(policy, rows, retriever, protocol, episode_cfg, rollout_cfg, batch_size):
-        parts.extend(reward.score_trajectories(out, [r["golden_answers"] for r in chunk]))
-        trajs.extend(out)
-    result = {k: float(v) for k, v in summarize_answers(parts).items()}
-    result.update({k: float(v) for k, v in summarize_trajectories(trajs).items()})
-    result["n"] = float(len(rows))
-    return result
+    answer_reward = reward or AnswerReward()
+
+    def score(chunk: list[dict[str, Any]], out: list[Any]) -> list[Any]:
+        return answer_reward.score_trajectories(out, [r["golden_answers"] for r in chunk])
+
+    batches = rollout_rows(policy, rows, retriever, protocol, episode_cfg, rollout_cfg, batch_size)
+    return _score_batches(len(rows), batches, score, summarize_answers)
