@@ -22,6 +22,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def free_port() -> int:
     """A TCP port nothing listens on right now (the OS picks it)."""
@@ -148,3 +150,12 @@ class RetrieveServer(LocalServer):
             str(port),
         ]
         super().__init__(cmd, port, timeout=timeout, ok=(200, 401), env=env, log_path=log_path)
+
+
+def reader_server(latency: float = 0.0, capacity: int = 1000, timeout: float = 30.0) -> LocalServer:
+    """The offline extractive reader behind the OpenAI chat API (``python -m generators.offline``), each
+    request held ``latency`` seconds with at most ``capacity`` at once; its ``url`` has ``/v1`` below it."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "generators.offline", "--port", str(port)]
+    cmd += ["--latency", str(latency), "--capacity", str(capacity)]
+    return LocalServer(cmd, port, timeout=timeout, cwd=REPO)

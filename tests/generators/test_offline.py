@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.request
 
 import pytest
-from local_servers import LocalServer, free_port
+from local_servers import reader_server
 
 from generators.base import SamplingParams
 from generators.factory import load_generator
@@ -134,10 +133,8 @@ def _get(url: str) -> dict:
 
 
 def test_served_reader_through_the_openai_client():
-    port = free_port()
-    cmd = [sys.executable, "-m", "generators.offline", "--port", str(port)]
-    cmd += ["--latency", "0.05", "--capacity", "4"]
-    with LocalServer(cmd, port):
+    with reader_server(latency=0.05, capacity=4) as server:
+        port = server.port
         gen = load_generator(
             {"kind": "openai", "model": "reader", "base_url": f"http://127.0.0.1:{port}/v1", "concurrency": 8}
         )

@@ -16,8 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import local_servers
 import pytest
-from local_servers import LocalServer, free_port
 
 from s3.data import normalize_question
 from s3.precompute import CACHE_FILE, PrecomputeConfig, run_precompute
@@ -41,9 +41,7 @@ def task_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reader_server():
-    port = free_port()
-    cmd = [sys.executable, "-m", "generators.offline", "--port", str(port), "--latency", "0.1"]
-    with LocalServer([*cmd, "--capacity", "4"], port, cwd=REPO) as server:
+    with local_servers.reader_server(latency=0.1, capacity=4) as server:
         yield server.url
 
 
