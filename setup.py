@@ -71,7 +71,11 @@ setup(
         "serve": SERVE,
         "dev": DEV,
     },
-    entry_points={"console_scripts": ["s3=s3.cli:main"]},
+    entry_points={
+        "console_scripts": ["s3=s3.cli:main"],
+        # commands that compose s3 with a package above it (s3 never imports baselines)
+        "s3.commands": ["evaluate=baselines.evaluate"],
+    },
     classifiers=[
         "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",

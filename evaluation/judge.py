@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evaluation.metrics import normalize_answer, span_check
 from generators.base import ChatRequest, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -211,8 +212,6 @@ def multiple_choice_verdict(
         >>> multiple_choice_verdict("Aspirin or heparin", ["B: Aspirin"], opts) is None
         True
     """
-    from evaluation.metrics import normalize_answer, span_check
-
     parsed = [split_option(g) for g in ([golds] if isinstance(golds, str) else golds)]
     texts = [t for _, t in parsed if t]
     gold_letters = {lt for lt, _ in parsed if lt is not None}

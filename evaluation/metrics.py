@@ -27,22 +27,20 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import regex
 
-from evaluation.judge import LLMJudge, MultipleChoiceJudge, multiple_choice_verdict
+if TYPE_CHECKING:  # the judges build on these metrics; here they are only argument types
+    from evaluation.judge import LLMJudge, MultipleChoiceJudge
 
 __all__ = [
-    "LLMJudge",
-    "MultipleChoiceJudge",
     "exact_match",
     "f1_score",
     "genacc",
     "genacc_batch",
     "has_answer",
     "is_yes_no_answer",
-    "multiple_choice_verdict",
     "normalize_answer",
     "score_answers",
     "simple_tokenize",

@@ -38,9 +38,9 @@ from tqdm.auto import tqdm
 from evaluation.contexts import ContextMethod, ContextRecord, Example, example_options
 from evaluation.judge import MultipleChoiceJudge
 from evaluation.metrics import score_answers
+from evaluation.records import append_records, read_records
 from generators.base import ChatRequest, Generator, SamplingParams
 from generators.prompts import answer_with_context, chain_of_thought, extract_cot_answer, zero_shot
-from s3.records import append_records, read_records
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generators.prompts import answer_with_context
 from retrievers.doc import Doc
 
 Message = dict[str, str]
@@ -82,8 +83,6 @@ class Generator(ABC):
         sampling: SamplingParams | None = None,
     ) -> list[str]:
         """Answer each question from its documents with the answer-with-context prompt."""
-        from generators.prompts import answer_with_context
-
         if len(questions) != len(contexts):
             raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
         requests = [answer_with_context(q, docs) for q, docs in zip(questions, contexts)]
@@ -96,8 +95,6 @@ class Generator(ABC):
         sampling: SamplingParams | None = None,
     ) -> list[str]:
         """Async :meth:`answer_batch`."""
-        from generators.prompts import answer_with_context
-
         if len(questions) != len(contexts):
             raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
         requests = [answer_with_context(q, docs) for q, docs in zip(questions, contexts)]

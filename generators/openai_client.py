@@ -27,7 +27,6 @@ import asyncio
 import itertools
 import logging
 import os
-import random
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from typing import Any
 
 from generators.base import ChatRequest, Generator, SamplingParams, cut_at_stop
 from generators.cache import ResponseCache, cache_key
+from retrievers.retry import RetriesExhausted, Retryable, RetryPolicy, retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,12 @@ def _is_retryable(exc: BaseException) -> bool:
     return False
 
 
+def _retry_after(exc: BaseException) -> float | None:
+    """The ``Retry-After`` of an error answer (429, 503), if the server sent one."""
+    response = getattr(exc, "response", None)
+    return retry_after_header(getattr(response, "headers", None))
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
@@ -93,7 +99,8 @@ class OpenAIGenerator(Generator):
             timeout, 408/409/429/5xx); each retry goes to the next replica.
         cache: an optional :class:`~generators.cache.ResponseCache`; hits cost no call.
         extra_body: extra JSON fields sent with every request (e.g. ``{"top_k": 20}`` for vLLM).
-        backoff: first retry delay in seconds (doubling, with jitter, capped at ``max_backoff``).
+        backoff: first retry delay in seconds (doubling, with jitter, capped at ``max_backoff``); a
+            ``Retry-After`` answer sets the delay instead (:mod:`retrievers.retry`).
         max_backoff: the longest delay between attempts.
     """
 
@@ -289,19 +296,12 @@ class OpenAIGenerator(Generator):
 
     async def _call(self, messages: ChatRequest, body: dict[str, Any]) -> str:
         assert self._semaphore is not None
-        last: BaseException | None = None
         tried: list[str] = []
         start = next(self._rr)  # round-robin over requests; each retry moves on to the next replica
-        for attempt in range(self.max_retries + 1):
-            idx = (start + attempt) % len(self._clients)
-            client = self._clients[idx]
+
+        async def attempt(n: int) -> str:
+            idx = (start + n) % len(self._clients)
             tried.append(self.base_urls[idx])
-            if attempt:
-                self.usage.retries += 1
-                delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff) * (
-                    0.75 + 0.25 * random.random()
-                )
-                await asyncio.sleep(delay)
             try:
                 async with self._semaphore:
                     self.usage.requests += 1
@@ -309,25 +309,34 @@ class OpenAIGenerator(Generator):
                     # transport as ``chat.completions.create``, without re-validating every message
                     # and response field in Python (that costs more CPU than the HTTP round trip).
                     resp = await asyncio.wait_for(
-                        client.post("/chat/completions", body={"messages": messages, **body}, cast_to=object),
+                        self._clients[idx].post(
+                            "/chat/completions", body={"messages": messages, **body}, cast_to=object
+                        ),
                         timeout=self.timeout,
                     )
             except Exception as exc:  # noqa: BLE001 - classified below
-                last = exc
                 if not _is_retryable(exc):
                     raise GeneratorError(
                         f"{self.base_urls[idx]} rejected the request for model {self.model!r}: {_describe(exc)}"
                     ) from exc
                 log.warning(
                     "generator attempt %d/%d at %s failed: %s",
-                    attempt + 1,
+                    n + 1,
                     self.max_retries + 1,
                     self.base_urls[idx],
                     _describe(exc),
                 )
-                continue
+                raise Retryable(_describe(exc), _retry_after(exc), cause=exc) from None
             return self._read_reply(resp, self.base_urls[idx])
-        raise GeneratorError(
-            f"generator request to model {self.model!r} failed after {self.max_retries + 1} attempts "
-            f"(endpoints tried: {', '.join(dict.fromkeys(tried))}); last error: {_describe(last)}"
-        ) from last
+
+        def on_retry(retry: int, problem: Retryable, delay: float) -> None:
+            self.usage.retries += 1
+
+        try:
+            policy = RetryPolicy(self.max_retries, self.backoff, max_wait=self.max_backoff, jitter=0.25)
+            return await policy.acall(attempt, on_retry=on_retry)
+        except RetriesExhausted as exc:
+            raise GeneratorError(
+                f"generator request to model {self.model!r} failed after {exc.attempts} attempts "
+                f"(endpoints tried: {', '.join(dict.fromkeys(tried))}); last error: {exc.last}"
+            ) from exc.last.cause

@@ -15,9 +15,12 @@ Example::
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from generators.base import ChatRequest
 from retrievers.doc import Doc
+
+if TYPE_CHECKING:  # generators.base renders its answer prompt with this module
+    from generators.base import ChatRequest
 
 #: the instruction shared by every direct-answer prompt
 DIRECT_ANSWER_RULE = (

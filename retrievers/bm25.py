@@ -272,7 +272,10 @@ class BM25Retriever(Retriever):
         if backend not in ("auto", "numba", "numpy"):
             raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
         if backend == "numba" and not bm25_kernels.HAVE_NUMBA:
-            raise ImportError("backend='numba' needs numba: pip install numba (extra 'fast')")
+            raise ImportError(
+                "backend='numba' needs numba, a core dependency missing from this environment: "
+                "pip install 'numba>=0.59' (or use backend='numpy': the same results, slower)"
+            )
         self.backend = "numba" if backend == "auto" and bm25_kernels.HAVE_NUMBA else backend
         self.backend = "numpy" if self.backend == "auto" else self.backend
         self.threads = max(1, threads or min(os.cpu_count() or 1, 8))

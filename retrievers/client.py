@@ -1,7 +1,8 @@
 """``HTTPRetriever``: a ``Retriever`` that calls any Search-R1/s3-compatible ``POST /retrieve`` server.
 
-Pooled connections (httpx), a timeout on every call, bounded retries with exponential backoff on
-connection errors, timeouts and 5xx answers, and a clear :class:`RetrieverUnavailable` when the
+Pooled connections (httpx), a timeout on every call, bounded retries with exponential backoff
+(:mod:`retrievers.retry`) on connection errors, timeouts, 429 and 5xx answers, honouring the server's
+``Retry-After``, and a clear :class:`RetrieverUnavailable` when the
 server cannot be reached. 4xx answers are not retried: they raise :class:`RetrieverRequestError`
 carrying the server's message.
 """
@@ -9,18 +10,19 @@ carrying the server's message.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from typing import Any
 
 import httpx
 
 from retrievers.base import Retriever
 from retrievers.doc import Doc
+from retrievers.retry import RetriesExhausted, Retryable, RetryPolicy, retry_after_header
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: the longest wait between attempts, a server's ``Retry-After`` included (seconds)
+MAX_WAIT = 60.0
 
 
 class RetrieverUnavailable(RuntimeError):
@@ -62,7 +64,8 @@ class HTTPRetriever(Retriever):
         timeout: seconds for each HTTP call.
         max_retries: extra attempts after the first on retryable failures.
         token: bearer token, if the server needs one.
-        backoff: first retry delay in seconds (doubles each time, with jitter).
+        backoff: first retry delay in seconds (doubles each time, with jitter; a ``Retry-After``
+            answer sets the delay instead, up to 60 s).
         max_batch: queries per request; larger batches are split.
 
     Example:
@@ -89,26 +92,17 @@ class HTTPRetriever(Retriever):
         self._client = httpx.Client(timeout=timeout, headers=headers, limits=limits)
 
     def _post(self, url: str, payload: dict[str, Any]) -> Any:
-        last_error: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                delay = self.backoff * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
-                log.warning(
-                    "retrieval request failed (%s); retry %d/%d in %.1fs",
-                    last_error,
-                    attempt,
-                    self.max_retries,
-                    delay,
-                )
-                time.sleep(delay)
+        def attempt(n: int) -> Any:
             try:
                 response = self._client.post(url, json=payload)
             except httpx.TransportError as exc:  # connection refused, timeout, reset
-                last_error = exc
-                continue
+                raise Retryable(str(exc) or type(exc).__name__, cause=exc) from None
             if response.status_code in RETRYABLE_STATUS:
-                last_error = RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-                continue
+                raise Retryable(
+                    f"HTTP {response.status_code}: {response.text[:200]}",
+                    retry_after_header(response.headers),
+                    status=response.status_code,
+                )
             if response.status_code >= 400:
                 try:
                     detail = response.json().get("detail", response.text)
@@ -116,10 +110,20 @@ class HTTPRetriever(Retriever):
                     detail = response.text
                 raise RetrieverRequestError(f"{url} answered HTTP {response.status_code}: {detail}")
             return response.json()
-        raise RetrieverUnavailable(
-            f"retrieval server {url} unavailable after {self.max_retries + 1} attempts: {last_error}. "
-            "Is it running? Start one with `s3 serve-retriever --index DIR`."
-        )
+
+        def on_retry(retry: int, problem: Retryable, delay: float) -> None:
+            log.warning(
+                "retrieval request failed (%s); retry %d/%d in %.1fs", problem, retry, self.max_retries, delay
+            )
+
+        policy = RetryPolicy(self.max_retries, self.backoff, max_wait=MAX_WAIT, jitter=0.25)
+        try:
+            return policy.call(attempt, on_retry=on_retry)
+        except RetriesExhausted as exc:
+            raise RetrieverUnavailable(
+                f"retrieval server {url} unavailable after {exc.attempts} attempts: {exc.last}. "
+                "Is it running? Start one with `s3 serve-retriever --index DIR`."
+            ) from None
 
     def search(self, queries: list[str], k: int) -> list[list[Doc]]:
         """POST the queries (in batches of ``max_batch``) and return one ``Doc`` list per query."""

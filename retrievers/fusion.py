@@ -115,12 +115,10 @@ class FusionRetriever(Retriever):
             r.close()
 
 
-def build_fusion_retriever(
-    spec: dict[str, Any], load_retriever: Callable[[Any], Retriever] | None = None
-) -> FusionRetriever:
-    """Build from ``{"kind": "fusion", "retrievers": [{...}, {...}], "c": 60, "weights": [...], "depth": 50}``."""
-    if load_retriever is None:
-        from retrievers.factory import load_retriever
+def build_fusion_retriever(spec: dict[str, Any], load_retriever: Callable[..., Retriever]) -> FusionRetriever:
+    """Build from ``{"kind": "fusion", "retrievers": [{...}, {...}], "c": 60, "weights": [...], "depth": 50}``;
+    each entry of ``retrievers`` is opened with ``load_retriever`` (:func:`retrievers.factory.load_retriever`
+    passes itself)."""
     options = dict(spec)
     options.pop("kind", None)
     subs = options.pop("retrievers", None)

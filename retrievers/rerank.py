@@ -191,16 +191,14 @@ class RerankedRetriever(Retriever):
 
 
 def build_reranked_retriever(
-    spec: dict[str, Any], load_retriever: Callable[[Any], Retriever] | None = None
+    spec: dict[str, Any], load_retriever: Callable[..., Retriever]
 ) -> RerankedRetriever:
     """Build from ``{"kind": "rerank", "base": {...}, "model": ..., "n": 50, "k": 5, ...}``.
 
     ``base`` is the spec of the retriever to rerank (a dict, an index directory or a ``/retrieve``
-    URL, opened with ``load_retriever``, by default ``retrievers.factory.load_retriever``); ``model``,
+    URL, opened with ``load_retriever``: :func:`retrievers.factory.load_retriever`, which passes itself); ``model``,
     ``backend``, ``device``, ``batch_size`` and ``max_length`` configure the cross-encoder.
     """
-    if load_retriever is None:
-        from retrievers.factory import load_retriever
     options = dict(spec)
     options.pop("kind", None)
     if "base" not in options or "model" not in options:

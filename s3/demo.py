@@ -257,7 +257,10 @@ def evaluate(
     trained: Path,
     r1_trained: Path | None = None,
 ):
-    from s3.commands.evaluate import EvalConfig, run_evaluation
+    from s3.cli import command_module
+
+    evaluate_command = command_module("evaluate")  # in baselines, above s3: found by its entry point
+    EvalConfig, run_evaluation = evaluate_command.EvalConfig, evaluate_command.run_evaluation
 
     _stage("7/7 evaluation against naive RAG and the baselines")
     methods = list(cfg.baselines)

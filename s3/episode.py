@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from retrievers.doc import Doc
 from s3.config import field
-from s3.protocol import Action
+
+if TYPE_CHECKING:  # the protocol builds episodes; here its Action is only an annotation
+    from s3.protocol import Action
 
 
 @dataclass

@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluation.records import RecordsError, read_records
 from generators.factory import GeneratorConfig, generator_fingerprint
 from retrievers.doc import Doc
 from retrievers.factory import retriever_fingerprint
 from s3.config import ConfigError, field, save_config, to_dict
 from s3.data import DataError, QAExample, deduplicate, filter_training, load_qa, normalize_question
-from s3.records import RecordsError, read_records
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class PrecomputeConfig:
 
 
 def _read_cache(path: Path, repair: bool) -> dict[str, dict[str, Any]]:
-    """Entries of a cache file by key (a torn last line dropped, see :mod:`s3.records`)."""
+    """Entries of a cache file by key (a torn last line dropped, see :mod:`evaluation.records`)."""
     try:
         records = read_records(path, repair=repair)
     except RecordsError as exc:
@@ -437,7 +437,11 @@ def run_precompute(cfg: PrecomputeConfig) -> dict[str, Any]:
             if cfg.backend == "ray":
                 from s3.precompute_ray import run_ray
 
-                run_ray(cfg, todo, cache_file, timings, progress)
+                open_retriever(cfg).close()  # build (or find) the index here: the actors only open it
+                spec = retriever_spec(cfg)
+                run_ray(
+                    cfg, todo, cache_file, timings, progress, retriever_spec=spec, process_chunk=process_chunk
+                )
             else:
                 _run_local(cfg, todo, cache_file, timings, progress)
     t = time.perf_counter()

@@ -1,7 +1,9 @@
 """The precompute stage on Ray Data: the same work and the same files, spread over a cluster.
 
 Questions become a Ray dataset; ``map_batches`` runs them through actors that each open the BM25
-index and a generator client once (:class:`_NaiveRagWorker`), one chunk per batch. The driver streams
+index and a generator client once (:class:`_NaiveRagWorker`), one chunk per batch, answered and scored
+by the local backend's own ``process_chunk``, which :func:`s3.precompute.run_precompute` hands over
+(this module never imports the stage it serves). The driver streams
 finished batches back and appends them to the cache as they arrive, exactly like the local backend,
 so a killed Ray run resumes the same way; :func:`s3.precompute.run_precompute` then rewrites the
 files in canonical order. Without ``ray_address`` the stage starts (and stops) a local one-node Ray
@@ -16,10 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from s3.config import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,13 @@ log = logging.getLogger(__name__)
 class _NaiveRagWorker:
     """A Ray actor: retrieves, answers and scores one batch of questions per call."""
 
-    def __init__(self, cfg_dict: dict[str, Any], retriever_spec: str) -> None:
+    def __init__(self, cfg: Any, retriever_spec: str, process_chunk: Callable, timings_type: type) -> None:
         from generators.factory import load_generator
         from retrievers import load_retriever
-        from s3.config import from_dict
-        from s3.precompute import PrecomputeConfig
 
-        self.cfg = from_dict(PrecomputeConfig, cfg_dict)
+        self.cfg = cfg
+        self.process_chunk = process_chunk
+        self.timings_type = timings_type
         self.retriever = load_retriever(retriever_spec)
         self.generator = load_generator(self.cfg.generator)
         self.judge = None
@@ -45,14 +46,13 @@ class _NaiveRagWorker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         from s3.data import QAExample
         from s3.genacc_settings import genacc_settings
-        from s3.precompute import Timings, process_chunk
 
         examples = [QAExample(**json.loads(row)) for row in batch["example"]]
-        timings = Timings()
+        timings = self.timings_type()
         t = time.perf_counter()
         docs = self.retriever.search([ex.question for ex in examples], self.cfg.retrieve_k)
         timings.add("retrieval", t)
-        entries = process_chunk(
+        entries = self.process_chunk(
             examples,
             docs,
             self.generator,
@@ -68,14 +68,15 @@ class _NaiveRagWorker:
         }
 
 
-def run_ray(cfg, todo, cache_file: Path, timings, progress) -> None:
-    """Compute ``todo`` on Ray and append the entries to ``cache_file`` as batches finish."""
+def run_ray(
+    cfg, todo, cache_file: Path, timings, progress, *, retriever_spec: str, process_chunk: Callable
+) -> None:
+    """Compute ``todo`` on Ray and append the entries to ``cache_file`` as batches finish.
+
+    ``retriever_spec`` names an index the driver has already built, so the actors only open (memory-map)
+    it; ``process_chunk`` answers and scores one batch (:func:`s3.precompute.process_chunk`).
+    """
     import ray
-
-    from s3.precompute import open_retriever, retriever_spec
-
-    # build (or find) the index on the driver, so the actors only open (memory-map) it
-    open_retriever(cfg).close()
 
     started_here = False
     if not ray.is_initialized():
@@ -92,7 +93,12 @@ def run_ray(cfg, todo, cache_file: Path, timings, progress) -> None:
         ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // cfg.chunk_size))
         ds = ds.map_batches(
             _NaiveRagWorker,
-            fn_constructor_kwargs={"cfg_dict": to_dict(cfg), "retriever_spec": retriever_spec(cfg)},
+            fn_constructor_kwargs={
+                "cfg": cfg,
+                "retriever_spec": retriever_spec,
+                "process_chunk": process_chunk,
+                "timings_type": type(timings),
+            },
             batch_size=cfg.chunk_size,
             concurrency=cfg.ray_workers,
             num_cpus=1,

@@ -32,7 +32,8 @@ from s3.config import field, from_dict, to_dict
 from s3.episode import EpisodeConfig
 from s3.policy.base import PolicyBackend
 from s3.presets import DEFAULT_PRESET, episode_preset
-from s3.protocol import PROTOCOL_OPTIONS_HELP, Protocol, protocol_from_config, protocol_option_names
+from s3.protocol import PROTOCOL_OPTIONS_HELP, Protocol
+from s3.protocol_registry import protocol_from_config, protocol_option_names
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
 
 log = logging.getLogger(__name__)

@@ -18,24 +18,19 @@ import argparse
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' server helpers
 SERVER = Path(__file__).with_name("latency_server.py")
 
+from local_servers import free_port, wait_healthy  # noqa: E402
+
 from generators import OpenAIGenerator, SamplingParams  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(latency: float, capacity: int) -> tuple[subprocess.Popen, str]:
@@ -51,15 +46,12 @@ def start_server(latency: float, capacity: int) -> tuple[subprocess.Popen, str]:
         str(capacity),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return proc, f"http://127.0.0.1:{port}/v1"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("stub server did not start")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout=30)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, f"http://127.0.0.1:{port}/v1"
 
 
 def requests_for(n: int, offset: int = 0) -> list[list[dict[str, str]]]:

@@ -21,43 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the tests' server helpers
+
+from local_servers import reader_server  # noqa: E402
 
 from generators.factory import load_generator  # noqa: E402
 from s3.precompute import PrecomputeConfig, load_examples, open_retriever, run_precompute  # noqa: E402
 from s3.task import EmbeddedTaskConfig, WorldConfig, build_embedded_task  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(latency: float, capacity: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "generators.offline", "--port", str(port), "--latency", str(latency),
-         "--capacity", str(capacity)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/health", timeout=1).read()
-            return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("reader server did not start")
 
 
 def run(cfg: PrecomputeConfig) -> dict:
@@ -128,7 +104,8 @@ def main() -> None:
             seed=1, train=n - 2 * (n // 10), val=n // 10, test=n // 10, one_hop_fraction=0.05, world=world
         ),
     )
-    proc, base = start_server(args.latency, args.capacity)
+    server = reader_server(args.latency, args.capacity)
+    base = server.url
     try:
         cfg = PrecomputeConfig(
             task_dir=str(big),
@@ -155,8 +132,7 @@ def main() -> None:
         seq = sequential_rate(base, cfg, args.sequential_sample)
         bare = client_only_rate(base, cfg, min(2000, n), args.concurrency)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
     limit = args.capacity / args.latency
     results["served"] = {
         "questions": s["questions"],

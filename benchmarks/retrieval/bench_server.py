@@ -32,7 +32,6 @@ import json
 import multiprocessing as mp
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -42,14 +41,11 @@ import httpx
 import psutil
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "tests"))  # the tests' server helpers
+from local_servers import free_port  # noqa: E402
+
 PHASES = ((32, 1), (1, 32), (1, 1))  # (concurrent clients, queries per request)
 CLIENTS_PER_PROCESS = 16
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- constant-answer backend: the HTTP ceiling of each design ------------------------------------------

@@ -72,11 +72,11 @@ def run_seed(setting: str, seed: int, work: Path, grpo_steps: int) -> dict:
     from retrievers.factory import load_retriever
     from s3.policy.hf import HFPolicy
     from s3.protocol_r1 import FEEDBACK, INSTRUCTIONS, SearchR1Protocol, r1_episode_config
-    from s3.reward_r1 import AnswerReward, evaluate_answers
+    from s3.reward_r1 import AnswerReward
     from s3.rollout import RolloutConfig
     from s3.tiny_model import build_tiny_model
     from s3.train.config import load_train_config
-    from s3.train.heldout import rollout_rows
+    from s3.train.heldout import evaluate_answers, rollout_rows
     from s3.train.trainer import train
     from s3.train.warmstart import WarmstartConfig, warmstart
 

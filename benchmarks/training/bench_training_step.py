@@ -19,25 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "s3"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' server helpers
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def step_breakdown(root: Path, steps: int, warmstart_steps: int) -> dict[str, float]:
@@ -76,27 +68,15 @@ def step_breakdown(root: Path, steps: int, warmstart_steps: int) -> dict[str, fl
 
 
 def reward_concurrency(batch: int, latency: float, capacity: int, concurrency: int) -> dict[str, float]:
+    from local_servers import reader_server
+
     from generators import OpenAIGenerator
     from retrievers.doc import Doc
     from s3.reward import RewardConfig, SearchReward, ZeroBaseline
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "generators.offline", "--port", str(port), "--latency", str(latency),
-         "--capacity", str(capacity)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = reader_server(latency, capacity, timeout=60)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("latency server did not start") from None
-                time.sleep(0.1)
-        base = f"http://127.0.0.1:{port}/v1"
+        base = f"{server.url}/v1"
         import random
 
         from s3.task.names import NameFactory
@@ -126,8 +106,7 @@ def reward_concurrency(batch: int, latency: float, capacity: int, concurrency: i
         with OpenAIGenerator("reader", base, concurrency=concurrency) as gen:
             batched_s, batched_acc = timed(gen, serial=False)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
     assert serial_acc == batched_acc, (serial_acc, batched_acc)
     return {
         "batch": batch,

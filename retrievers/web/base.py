@@ -5,7 +5,7 @@ request and how to read its response; everything else lives here:
 
 - a per-retriever rate limiter (minimum interval between requests, shared by worker threads);
 - bounded retries with exponential backoff on timeouts, connection errors, 429 and 5xx, honouring
-  the server's ``Retry-After`` (seconds or HTTP date), and a clear final error;
+  the server's ``Retry-After`` (seconds or HTTP date), and a clear final error (:mod:`retrievers.retry`);
 - an on-disk cache keyed by (engine, query, parameters) so a repeated query costs nothing;
 - optional fetching of each result page's text with a size cap.
 
@@ -15,7 +15,6 @@ never logged or cached: the ``httpx`` loggers get a filter that masks every key 
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
 import os
@@ -31,6 +30,7 @@ import httpx
 
 from retrievers.base import Retriever
 from retrievers.doc import Doc
+from retrievers.retry import RetriesExhausted, Retryable, RetryPolicy, parse_retry_after
 from retrievers.web.cache import SearchCache
 from retrievers.web.pages import fetch_page_text, strip_tags
 
@@ -133,22 +133,6 @@ class RateLimiter:
             self._next = start + self.interval
         if start > now:
             time.sleep(start - now)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def env_key(names: tuple[str, ...]) -> str | None:
@@ -283,6 +267,8 @@ class WebSearchRetriever(Retriever):
 
     def close(self) -> None:
         self._client.close()
+        if self.cache is not None:
+            self.cache.close()
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}(engine={self.engine_name!r}, base_url={self.base_url!r})"
@@ -342,66 +328,61 @@ class WebSearchRetriever(Retriever):
 
     def _request_json(self, spec: RequestSpec) -> Any:
         url = f"{self.base_url}{spec.path}"
-        last_problem = ""
-        for attempt in range(self.max_retries + 1):
+
+        def attempt(n: int) -> Any:
             self.limiter.wait()
-            wait: float | None = None
             try:
                 response = self._client.request(
                     spec.method, url, params=spec.params or None, headers=spec.headers, json=spec.json
                 )
             except httpx.TimeoutException as err:
-                last_problem = f"timed out after {self.timeout}s ({type(err).__name__})"
+                raise Retryable(f"timed out after {self.timeout}s ({type(err).__name__})") from None
             except httpx.TransportError as err:
-                last_problem = f"connection failed ({type(err).__name__}: {redact(str(err))})"
-            else:
-                status = response.status_code
-                payload = _json_or_text(response)
-                if status == 200:
-                    if isinstance(payload, str):
-                        raise WebSearchError(
-                            f"{self.engine_name}: HTTP 200 but the body is not JSON: {payload[:200]!r}",
-                            engine=self.engine_name,
-                            status=status,
-                        )
-                    return payload
-                detail = self._error_detail(payload)
-                if status == 429 or status == 408 or status >= 500:
-                    last_problem = f"HTTP {status}: {detail}"
-                    wait = self._retry_after(response)
-                    if attempt == self.max_retries:
-                        cls = WebRateLimitError if status == 429 else WebSearchError
-                        raise cls(
-                            f"{self.engine_name}: gave up after {attempt + 1} attempts; last answer {last_problem}",
-                            engine=self.engine_name,
-                            status=status,
-                        )
-                elif self._is_auth_error(status, payload):
-                    raise WebAuthError(
-                        f"{self.engine_name}: HTTP {status}: {detail} (check {' / '.join(self.key_env)})",
+                raise Retryable(f"connection failed ({type(err).__name__}: {redact(str(err))})") from None
+            status = response.status_code
+            payload = _json_or_text(response)
+            if status == 200:
+                if isinstance(payload, str):
+                    raise WebSearchError(
+                        f"{self.engine_name}: HTTP 200 but the body is not JSON: {payload[:200]!r}",
                         engine=self.engine_name,
                         status=status,
                     )
-                else:
-                    raise WebSearchError(
-                        f"{self.engine_name}: HTTP {status}: {detail}", engine=self.engine_name, status=status
-                    )
-            if attempt == self.max_retries:
-                raise WebSearchError(
-                    f"{self.engine_name}: gave up after {attempt + 1} attempts; last problem: {last_problem}",
+                return payload
+            detail = self._error_detail(payload)
+            if status == 429 or status == 408 or status >= 500:
+                raise Retryable(f"HTTP {status}: {detail}", self._retry_after(response), status=status)
+            if self._is_auth_error(status, payload):
+                raise WebAuthError(
+                    f"{self.engine_name}: HTTP {status}: {detail} (check {' / '.join(self.key_env)})",
                     engine=self.engine_name,
+                    status=status,
                 )
-            delay = min(self.max_wait, wait if wait is not None else self.backoff * (2**attempt))
-            logger.warning(
-                "%s: %s; retry %d/%d in %.1fs",
-                self.engine_name,
-                last_problem,
-                attempt + 1,
-                self.max_retries,
-                delay,
+            raise WebSearchError(
+                f"{self.engine_name}: HTTP {status}: {detail}", engine=self.engine_name, status=status
             )
-            self._sleep(delay)
-        raise AssertionError("unreachable")
+
+        def on_retry(retry: int, problem: Retryable, delay: float) -> None:
+            logger.warning(
+                "%s: %s; retry %d/%d in %.1fs", self.engine_name, problem, retry, self.max_retries, delay
+            )
+
+        policy = RetryPolicy(self.max_retries, self.backoff, max_wait=self.max_wait)
+        try:
+            return policy.call(attempt, sleep=self._sleep, on_retry=on_retry)
+        except RetriesExhausted as exc:
+            status = exc.last.status
+            if status is None:
+                raise WebSearchError(
+                    f"{self.engine_name}: gave up after {exc.attempts} attempts; last problem: {exc.last}",
+                    engine=self.engine_name,
+                ) from None
+            cls = WebRateLimitError if status == 429 else WebSearchError
+            raise cls(
+                f"{self.engine_name}: gave up after {exc.attempts} attempts; last answer {exc.last}",
+                engine=self.engine_name,
+                status=status,
+            ) from None
 
 
 def _json_or_text(response: httpx.Response) -> Any:

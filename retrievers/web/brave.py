@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from retrievers.web.base import RequestSpec, WebResult, WebSearchRetriever, clean_snippet, parse_retry_after
+from retrievers.retry import parse_retry_after
+from retrievers.web.base import RequestSpec, WebResult, WebSearchRetriever, clean_snippet
 
 
 class BraveSearch(WebSearchRetriever):

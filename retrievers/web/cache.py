@@ -1,38 +1,39 @@
 """On-disk cache of web search results keyed by (engine, query, parameters).
 
 A training run asks the same queries many times; each web search costs money, so results are kept
-on disk and reused across processes and restarts. Entries hold only the parsed results (title,
-snippet, URL) and the non-secret parameters: API keys never reach the cache, neither in file
-contents nor in file names (the file name is a SHA-256 of the key material).
+on disk and reused across processes and restarts. The store is the library's one disk cache
+(:class:`retrievers.disk_cache.DiskCache`, a SQLite file ``search.sqlite`` in the cache folder).
+Entries hold only the parsed results (title, snippet, URL) and the non-secret parameters: API keys
+never reach the cache (the key of an entry is a SHA-256 of the engine, query and parameters).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from retrievers.disk_cache import DiskCache, stable_key
+
 logger = logging.getLogger(__name__)
+
+#: the cache file inside a cache folder
+CACHE_FILE = "search.sqlite"
 
 
 def cache_key(engine: str, query: str, params: dict[str, Any]) -> str:
     """Stable hex digest of (engine, query, params); params must be JSON-serialisable."""
-    material = json.dumps(
-        {"engine": engine, "query": query, "params": params}, sort_keys=True, ensure_ascii=False
-    )
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return stable_key({"engine": engine, "query": query, "params": params})
 
 
 class SearchCache:
-    """A directory of JSON files, one per (engine, query, params).
+    """Web search results on disk, one entry per (engine, query, params).
 
     Args:
-        root: cache directory (created on demand).
+        root: cache folder (created on demand); the entries live in ``root/search.sqlite``.
         ttl_s: entries older than this many seconds are ignored (``None``: keep forever).
 
     Example:
@@ -45,38 +46,30 @@ class SearchCache:
     def __init__(self, root: str | os.PathLike, ttl_s: float | None = None):
         self.root = Path(root)
         self.ttl_s = ttl_s
-
-    def _path(self, engine: str, key: str) -> Path:
-        safe_engine = "".join(c if c.isalnum() or c in "-_" else "_" for c in engine)
-        return self.root / safe_engine / key[:2] / f"{key}.json"
+        self.store = DiskCache(self.root / CACHE_FILE)
 
     def get(self, engine: str, query: str, params: dict[str, Any]) -> Any | None:
         """The cached value, or ``None`` when absent, expired or unreadable."""
-        path = self._path(engine, cache_key(engine, query, params))
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        key = cache_key(engine, query, params)
+        raw = self.store.get_key(key)
+        if raw is None:
             return None
-        except (OSError, ValueError) as err:
-            logger.warning("ignoring unreadable cache entry %s (%s)", path, err)
+        try:
+            entry = json.loads(raw)
+        except ValueError as err:
+            logger.warning("ignoring unreadable cache entry %s in %s (%s)", key, self.store.path, err)
             return None
         if self.ttl_s is not None and time.time() - float(entry.get("created", 0)) > self.ttl_s:
             return None
         return entry.get("value")
 
     def put(self, engine: str, query: str, params: dict[str, Any], value: Any) -> None:
-        """Store ``value`` atomically (write to a temporary file, then rename)."""
-        path = self._path(engine, cache_key(engine, query, params))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Store ``value`` (committed at once)."""
         entry = {"engine": engine, "query": query, "params": params, "created": time.time(), "value": value}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(entry, f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.store.put_key(cache_key(engine, query, params), json.dumps(entry, ensure_ascii=False), engine)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self.root.rglob("*.json")) if self.root.exists() else 0
+        return len(self.store)
+
+    def close(self) -> None:
+        self.store.close()

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from s3.records import append_records, read_records
+from evaluation.records import append_records, read_records
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from s3.records import read_records
+from evaluation.records import read_records
 
 log = logging.getLogger(__name__)
 

@@ -218,7 +218,7 @@ class TrainConfig:
 
     def make_protocol(self) -> Any:
         """The protocol instance (``protocol`` with ``protocol_options``); bad options raise ConfigError."""
-        from s3.protocol import protocol_from_config
+        from s3.protocol_registry import protocol_from_config
 
         return protocol_from_config(self.protocol, self.protocol_options)
 

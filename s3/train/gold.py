@@ -14,10 +14,29 @@ Example::
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from s3.config import ConfigError
 from s3.episode import EpisodeConfig
+
+
+def select_ids(docs: Sequence[Any], wanted: set[str], cap: int | None) -> list[int]:
+    """The 1-based positions of the ``wanted`` ids among ``docs``, at most ``cap`` of them."""
+    ids = [i for i, d in enumerate(docs, start=1) if d.id in wanted]
+    return ids[:cap] if cap else ids
+
+
+def turn_text(selected: list[int], complete: bool, query: str | None = None) -> str:
+    """One scripted s3 turn: the selection, whether the search is complete, and the next query."""
+    text = f"<important_info>{json.dumps(selected)}</important_info>"
+    text += f"<search_complete>{complete}</search_complete>"
+    if query is not None:
+        # a leading space (stripped by the parser) makes a byte-level tokenizer encode the copied name
+        # with the same ids it has in the passages: copying ids is what a tiny model learns fastest
+        text += f"<query>{json.dumps({'query': ' ' + query})}</query>"
+    return text
 
 
 def gold_keys(row: dict[str, Any]) -> tuple[set[str], list[str]]:
@@ -56,7 +75,6 @@ def gold_turns(row: dict[str, Any], retriever: Any, episode_cfg: EpisodeConfig) 
         ConfigError: the row names no supporting passages.
     """
     from s3.train.trainer import row_initial_docs
-    from s3.train.warmstart import _select, _turn
 
     keys, titles = gold_keys(row)
     if not keys:
@@ -75,15 +93,15 @@ def gold_turns(row: dict[str, Any], retriever: Any, episode_cfg: EpisodeConfig) 
     searches = 0
     while True:
         new = {d.id for d in window if is_gold(d) and d.id not in picked}
-        selected = _select(window, new, episode_cfg.select_cap)
+        selected = select_ids(window, new, episode_cfg.select_cap)
         picked.update(new)
         seen.update(d.title.strip().lower() for d in window if is_gold(d))
         todo = [t for t in titles if t.lower() not in seen]
         can_search = searches < episode_cfg.max_turns and len(turns) + 1 < episode_cfg.max_generations
         if not todo or not can_search:
-            turns.append(_turn(selected, True))
+            turns.append(turn_text(selected, True))
             return turns
-        turns.append(_turn(selected, False, todo[0]))
+        turns.append(turn_text(selected, False, todo[0]))
         seen.add(todo[0].lower())  # searched once, found or not
         window = retriever.search([todo[0]], episode_cfg.docs_per_search)[0]
         searches += 1

@@ -48,7 +48,7 @@ from s3.config import ConfigError, field, save_config
 from s3.episode import EpisodeConfig
 from s3.protocol import PROTOCOL_OPTIONS_HELP
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
-from s3.train.gold import gold_keys, gold_turns
+from s3.train.gold import gold_keys, gold_turns, select_ids, turn_text
 from s3.train.teacher import TeacherConfig
 
 SOURCES = ("auto", "scripted", "gold", "teacher", "none")
@@ -123,24 +123,9 @@ class WarmstartConfig:
 
     def make_protocol(self) -> Any:
         """The protocol instance (``protocol`` with ``protocol_options``); bad options raise ConfigError."""
-        from s3.protocol import protocol_from_config
+        from s3.protocol_registry import protocol_from_config
 
         return protocol_from_config(self.protocol, self.protocol_options)
-
-
-def _select(docs: Sequence[Any], wanted: set[str], cap: int | None) -> list[int]:
-    ids = [i for i, d in enumerate(docs, start=1) if d.id in wanted]
-    return ids[:cap] if cap else ids
-
-
-def _turn(selected: list[int], complete: bool, query: str | None = None) -> str:
-    text = f"<important_info>{json.dumps(selected)}</important_info>"
-    text += f"<search_complete>{complete}</search_complete>"
-    if query is not None:
-        # a leading space (stripped by the parser) makes a byte-level tokenizer encode the copied name
-        # with the same ids it has in the passages: copying ids is what a tiny model learns fastest
-        text += f"<query>{json.dumps({'query': ' ' + query})}</query>"
-    return text
 
 
 def oracle_turns(
@@ -179,7 +164,7 @@ def oracle_turns(
     searches = 0
     rng = rng or random.Random(0)
     while True:
-        selected = _select(window, wanted, episode_cfg.select_cap)
+        selected = select_ids(window, wanted, episode_cfg.select_cap)
         if select_noise and rng.random() < select_noise:
             others = [i for i in range(1, len(window) + 1) if i not in selected]
             selected = sorted(
@@ -188,10 +173,10 @@ def oracle_turns(
         found = answer_id is None or any(d.id == answer_id for d in window)
         can_search = searches < episode_cfg.max_turns and len(turns) + 1 < episode_cfg.max_generations
         if found or not queries or not can_search or skip_search:
-            turns.append(_turn(selected, True))
+            turns.append(turn_text(selected, True))
             return turns
         query = queries.pop(0)
-        turns.append(_turn(selected, False, query))
+        turns.append(turn_text(selected, False, query))
         window = retriever.search([query], episode_cfg.docs_per_search)[0]
         searches += 1
 

@@ -11,17 +11,16 @@ import asyncio
 
 import pytest
 
-from evaluation.judge import parse_strict_yes_no, parse_yes_no, predicted_letter, split_option
-from evaluation.metrics import (
+from evaluation.judge import (
     LLMJudge,
     MultipleChoiceJudge,
-    agenacc_batch,
-    genacc,
-    genacc_batch,
     multiple_choice_verdict,
-    score_answers,
-    span_check,
+    parse_strict_yes_no,
+    parse_yes_no,
+    predicted_letter,
+    split_option,
 )
+from evaluation.metrics import agenacc_batch, genacc, genacc_batch, score_answers, span_check
 from generators.base import Generator
 
 

@@ -266,9 +266,9 @@ def test_generator_context_is_capped(tmp_path):
 
 
 def test_judge_choice_is_reachable_from_the_config():
+    from baselines.evaluate import EvalConfig, build_judges
     from evaluation.judge import LLMJudge, MultipleChoiceJudge
     from generators.factory import GeneratorConfig
-    from s3.commands.evaluate import EvalConfig, build_judges
     from s3.data import QAExample, format_options
 
     options = {"A": "Heparin", "B": "Aspirin"}

@@ -14,6 +14,7 @@ import pytest
 from eval_toy import KeywordMethod, toy_world
 
 from evaluation.metrics import exact_match, f1_score, span_check
+from evaluation.records import read_records
 from evaluation.run import (
     AnswerSettings,
     ResumeError,
@@ -22,7 +23,6 @@ from evaluation.run import (
 )
 from generators.base import Generator
 from generators.offline import ExtractiveReader
-from s3.records import read_records
 
 HERE = Path(__file__).parent
 

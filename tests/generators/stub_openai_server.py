@@ -5,7 +5,7 @@ Run as a process: ``python stub_openai_server.py --port 8123 --latency 0.05 --ca
 kept in the output, as ``transformers serve`` does). Latency is held inside a semaphore of
 ``capacity`` slots, so the server's own limit is ``capacity / latency`` requests per second.
 ``--fail-first N`` answers the first N requests with ``--fail-status``; ``--fail-status`` with
-``--fail-first -1`` fails every request. ``GET /stats`` reports requests seen, the most in flight at
+``--fail-first -1`` fails every request; ``--retry-after S`` sends ``Retry-After: S`` with each failure. ``GET /stats`` reports requests seen, the most in flight at
 once and the last Authorization header's hash; ``POST /reset`` clears the counters.
 """
 
@@ -21,7 +21,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 
-def build_app(name: str, latency: float, capacity: int, fail_first: int, fail_status: int) -> FastAPI:
+def build_app(
+    name: str,
+    latency: float,
+    capacity: int,
+    fail_first: int,
+    fail_status: int,
+    retry_after: str | None = None,
+) -> FastAPI:
     app = FastAPI()
     gate = asyncio.Semaphore(capacity)
     state = {"requests": 0, "in_flight": 0, "max_in_flight": 0, "auth_sha256": None, "bodies": []}
@@ -50,7 +57,10 @@ def build_app(name: str, latency: float, capacity: int, fail_first: int, fail_st
         state["auth_sha256"] = hashlib.sha256(auth.encode()).hexdigest()
         state["bodies"] = [*state["bodies"][-9:], body]
         if fail_first < 0 or n <= fail_first:
-            return JSONResponse({"error": {"message": f"injected failure {n}"}}, status_code=fail_status)
+            headers = {"Retry-After": retry_after} if retry_after else None
+            return JSONResponse(
+                {"error": {"message": f"injected failure {n}"}}, status_code=fail_status, headers=headers
+            )
         async with gate:
             state["in_flight"] += 1
             state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
@@ -88,8 +98,11 @@ def main() -> None:
     ap.add_argument("--capacity", type=int, default=1000, help="requests served at once")
     ap.add_argument("--fail-first", type=int, default=0, help="fail the first N requests (-1: all)")
     ap.add_argument("--fail-status", type=int, default=500)
+    ap.add_argument("--retry-after", default=None, help="Retry-After header of each failure")
     args = ap.parse_args()
-    app = build_app(args.name, args.latency, args.capacity, args.fail_first, args.fail_status)
+    app = build_app(
+        args.name, args.latency, args.capacity, args.fail_first, args.fail_status, args.retry_after
+    )
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
+from local_servers import reader_server
 
 from generators.base import SamplingParams
 from generators.factory import load_generator
@@ -129,44 +127,14 @@ def test_factory_offline_kind_is_the_reader():
     assert gen.answer(Q_FOUNDER_BIRTH, [ORG, FOUNDER]) == "Quarnby"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as r:
         return json.loads(r.read())
 
 
 def test_served_reader_through_the_openai_client():
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generators.offline",
-            "--port",
-            str(port),
-            "--latency",
-            "0.05",
-            "--capacity",
-            "4",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _get(f"http://127.0.0.1:{port}/health")
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode()
-                assert time.monotonic() < deadline, "reader server did not start"
-                time.sleep(0.1)
+    with reader_server(latency=0.05, capacity=4) as server:
+        port = server.port
         gen = load_generator(
             {"kind": "openai", "model": "reader", "base_url": f"http://127.0.0.1:{port}/v1", "concurrency": 8}
         )
@@ -181,9 +149,6 @@ def test_served_reader_through_the_openai_client():
         assert stats["requests"] == 8 and stats["max_in_flight"] == 4  # capacity bounds concurrency
         assert elapsed >= 0.1  # two waves of 4 at 0.05 s
         assert sorted(_get(f"http://127.0.0.1:{port}/requests")["questions"]) == sorted(questions)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_numbers_answer_when_questions_only(reader):

@@ -62,6 +62,17 @@ def test_transient_5xx_is_retried(stub_server):
     assert server.stats()["requests"] == 3
 
 
+def test_rate_limit_waits_for_retry_after(stub_server):
+    server = stub_server(fail_first=1, fail_status=429, retry_after="0.8")
+    with OpenAIGenerator("m", server.base_url, max_retries=2, timeout=5, backoff=0.01) as gen:
+        t0 = time.monotonic()
+        assert gen.generate([user("x")]) == ["[stub] x"]
+        waited = time.monotonic() - t0
+        assert gen.usage.retries == 1
+    assert server.stats()["requests"] == 2
+    assert waited >= 0.8  # the server's wait, not the 0.01 s backoff
+
+
 def test_persistent_5xx_fails_clearly_within_bounds(stub_server):
     server = stub_server(fail_first=-1, fail_status=500)
     gen = OpenAIGenerator("m", server.base_url, max_retries=2, timeout=5, backoff=0.05)

@@ -174,6 +174,20 @@ def test_bad_arguments(tmp_path):
         BM25Retriever.load(tmp_path / "empty_dir_that_is_missing")
 
 
+def test_missing_numba_names_an_install_that_exists(tmp_path, monkeypatch):
+    """The message names a real fix: numba itself (a core dependency), not an extra setup.py lacks."""
+    import retrievers.bm25_kernels as kernels
+
+    BM25Retriever.build([Doc("1", "t", "some words here")], tmp_path / "idx").close()
+    monkeypatch.setattr(kernels, "HAVE_NUMBA", False)
+    with pytest.raises(ImportError) as info:
+        BM25Retriever.load(tmp_path / "idx", backend="numba")
+    message = str(info.value)
+    assert "pip install 'numba>=0.59'" in message and "backend='numpy'" in message
+    assert "extra" not in message
+    assert BM25Retriever.load(tmp_path / "idx", backend="auto").backend == "numpy"
+
+
 def test_sample_questions_find_their_passage(sample_index):
     from retrievers.data import sample_queries
 

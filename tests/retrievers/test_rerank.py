@@ -214,50 +214,12 @@ def test_builder_and_errors(tiny_cross_encoder):
 
 # --- end to end: a RerankedRetriever over a real BM25 index behind the real /retrieve server ----------
 def start_retriever_server(spec: dict, log_path, env: dict | None = None):
-    """``python -m s3 serve-retriever --index <json spec>`` on a free 127.0.0.1 port."""
+    """``python -m s3 serve-retriever --index <json spec>`` (one worker) on a free 127.0.0.1 port."""
     import json
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
 
-    import httpx
+    from local_servers import RetrieveServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = open(log_path, "wb")
-    cmd = [sys.executable, "-m", "s3", "serve-retriever", "--index", json.dumps(spec)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            raise RuntimeError(f"server exited early:\n{open(log_path).read()}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url, log
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    proc.wait()
-    log.close()
-    raise RuntimeError(f"server did not start:\n{open(log_path).read()}")
-
-
-def stop_server(proc, log) -> None:
-    import subprocess
-
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    return RetrieveServer(["--index", json.dumps(spec), "--workers", "1"], log_path, env=env, timeout=120)
 
 
 @pytest.mark.slow
@@ -277,7 +239,8 @@ def test_server_reranks_a_bm25_index_end_to_end(tiny_cross_encoder, sample_index
     queries = ["What is the capital of France?", "Who painted The Starry Night?"]
     bm25 = load_retriever({"kind": "bm25", "path": str(sample_index)})
     candidates = bm25.search(queries, 8)
-    proc, url, log = start_retriever_server(spec, tmp_path / "server.log")
+    server = start_retriever_server(spec, tmp_path / "server.log")
+    url = server.url
     try:
         health = httpx.get(url + "/health", timeout=10).json()
         body = {"queries": queries, "topk_retrieval": 8, "topk_rerank": 3, "return_scores": True}
@@ -288,7 +251,7 @@ def test_server_reranks_a_bm25_index_end_to_end(tiny_cross_encoder, sample_index
             url + "/retrieve", json={"queries": queries[:1], "topk": 2, "return_scores": True}, timeout=60
         )
     finally:
-        stop_server(proc, log)
+        server.stop()
     assert health["rerank"] is True
     for query, docs, got in zip(queries, candidates, result):
         expected = independent_scores(tiny_cross_encoder, query, docs)

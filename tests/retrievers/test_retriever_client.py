@@ -9,6 +9,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from local_servers import free_port
 
 from retrievers.bm25 import BM25Retriever
 from retrievers.client import HTTPRetriever, RetrieverRequestError, RetrieverUnavailable
@@ -37,11 +38,7 @@ def test_client_splits_large_batches_and_reports_4xx(server):
 
 
 def test_unreachable_server_gives_clear_error():
-    from socket import socket
-
-    with socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     start = time.monotonic()
     with HTTPRetriever(f"http://127.0.0.1:{port}", timeout=2, max_retries=2, backoff=0.05) as remote:
         with pytest.raises(RetrieverUnavailable, match="unavailable after 3 attempts"):
@@ -60,11 +57,7 @@ def test_retries_transient_server_errors():
             return JSONResponse({"detail": "warming up"}, status_code=503)
         return {"result": [[{"document": {"id": "1", "contents": '"T"\nbody'}, "score": 2.5}]]}
 
-    from socket import socket
-
-    with socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -512,7 +512,7 @@ def test_fetch_pages_caps_size_and_is_cached(srv, tmp_path):
 def test_web_engine_served_behind_retrieve(srv, tmp_path):
     """A web engine configured by spec, served by the real /retrieve server, cached on disk."""
     import httpx
-    from test_rerank import start_retriever_server, stop_server
+    from test_rerank import start_retriever_server
 
     spec = {
         "kind": "serper",
@@ -520,15 +520,14 @@ def test_web_engine_served_behind_retrieve(srv, tmp_path):
         "requests_per_second": 0,
         "cache_dir": str(tmp_path / "cache"),
     }
-    proc, url, log = start_retriever_server(
-        spec, tmp_path / "srv.log", env={"SERPER_API_KEY": KEYS["serper"]}
-    )
+    server = start_retriever_server(spec, tmp_path / "srv.log", env={"SERPER_API_KEY": KEYS["serper"]})
+    url = server.url
     try:
         body = {"queries": ["omega", "omega"], "topk": 3, "return_scores": True}
         first = httpx.post(url + "/retrieve", json=body, timeout=30).json()["result"]
         second = httpx.post(url + "/retrieve", json=body, timeout=30).json()["result"]
     finally:
-        stop_server(proc, log)
+        server.stop()
     assert first == second
     assert [r["document"]["title"] for r in first[0]] == [
         "omega result 1",

@@ -136,7 +136,7 @@ def test_the_guard_runs_in_training_and_a_mismatched_warm_start_is_reported(tmp_
 def test_evaluate_takes_any_preset_name():
     import pytest
 
-    from s3.commands.evaluate import eval_preset
+    from baselines.evaluate import eval_preset
 
     assert eval_preset("tiny") == {"episode_preset": "tiny"}
     assert eval_preset("embedded")["task_dir"]
@@ -169,7 +169,7 @@ def test_a_local_model_teacher_writes_scored_episodes(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
     from generators.offline import ExtractiveReader
-    from s3.protocol import protocol_from_config
+    from s3.protocol_registry import protocol_from_config
     from s3.rollout import RolloutConfig
     from s3.train.teacher import TeacherConfig, load_teacher, teacher_script
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import local_servers
 import pytest
 
 from s3.data import normalize_question
@@ -25,12 +25,6 @@ from s3.task import EmbeddedTaskConfig, build_embedded_task
 
 OUT_FILES = (CACHE_FILE, "train.jsonl", "val.jsonl", "test.jsonl", "summary.json")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _http(url: str, post: bool = False) -> dict:
@@ -47,36 +41,8 @@ def task_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reader_server():
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generators.offline",
-            "--port",
-            str(port),
-            "--latency",
-            "0.1",
-            "--capacity",
-            "4",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            _http(base + "/health")
-            break
-        except OSError:
-            assert proc.poll() is None, "reader server exited"
-            assert time.monotonic() < deadline, "reader server did not start"
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with local_servers.reader_server(latency=0.1, capacity=4) as server:
+        yield server.url
 
 
 def _overrides(base: str) -> list[str]:

@@ -6,7 +6,8 @@ import pytest
 
 from retrievers.doc import Doc
 from s3.episode import Episode, EpisodeConfig
-from s3.protocol import COMPLETE, INVALID, SEARCH, S3Protocol, get_protocol, render_docs
+from s3.protocol import COMPLETE, INVALID, SEARCH, S3Protocol, render_docs
+from s3.protocol_registry import get_protocol
 
 P = S3Protocol()
 

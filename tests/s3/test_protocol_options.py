@@ -12,8 +12,8 @@ from s3_search_fixtures import QUESTIONS, build_bm25
 
 from s3.config import ConfigError
 from s3.policy.scripted import ScriptedPolicy
-from s3.protocol import get_protocol, protocol_from_config, protocol_option_names
 from s3.protocol_r1 import SearchR1Protocol
+from s3.protocol_registry import get_protocol, protocol_from_config, protocol_option_names
 from s3.searcher import Searcher, SearcherConfig, load_searcher_config, save_searcher_config
 
 DUNE = QUESTIONS[0]
@@ -154,7 +154,7 @@ def test_train_and_warmstart_configs_take_and_check_options(tiny_model_dir, tmp_
 
 
 def test_evaluation_keeps_the_saved_prompt_and_takes_an_override(tiny_model_dir, bm25, tmp_path):
-    from s3.commands.evaluate import EvalConfig, open_searcher
+    from baselines.evaluate import EvalConfig, open_searcher
 
     ckpt = _r1_checkpoint(tiny_model_dir, tmp_path)
     cfg = EvalConfig(searcher_device="cpu")

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from retrievers.doc import Doc
 from s3.episode import EpisodeConfig
-from s3.protocol import ANSWER, INVALID, SEARCH, get_protocol
+from s3.protocol import ANSWER, INVALID, SEARCH
 from s3.protocol_r1 import FEEDBACK, R1Episode, SearchR1Protocol, r1_episode_config, render_docs_r1
+from s3.protocol_registry import get_protocol
 
 P = SearchR1Protocol()
 

@@ -167,43 +167,17 @@ def test_cli_search_single_and_batch_with_resume(tiny_model_dir, index_dir, tmp_
 # -- the OpenAI-compatible backend against a real local HTTP server ---------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def completions_server(tiny_model_dir):
-    import os
-    import time
     from pathlib import Path
 
-    import httpx
+    from local_servers import LocalServer, free_port
 
-    port = _free_port()
+    port = free_port()
     script = Path(__file__).with_name("tiny_completions_server.py")
     cmd = [sys.executable, str(script), "--model", str(tiny_model_dir), "--port", str(port)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("server did not start")
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with LocalServer(cmd, port, timeout=120, env={"OMP_NUM_THREADS": "1"}) as server:
+        yield f"{server.url}/v1"
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ def test_grpo_improves_held_out_reward_over_the_warm_start(tmp_path):
     from retrievers.factory import load_retriever
     from s3.config import load_config
     from s3.policy.hf import HFPolicy
-    from s3.protocol import get_protocol
+    from s3.protocol_registry import get_protocol
     from s3.reward import RewardConfig, SearchReward
     from s3.rollout import RolloutConfig
     from s3.train.config import load_train_config

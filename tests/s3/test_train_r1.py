@@ -96,10 +96,11 @@ def test_grpo_raises_held_out_exact_match(setup):
     from s3.data import QAExample
     from s3.policy.hf import HFPolicy
     from s3.protocol_r1 import SearchR1Protocol, r1_episode_config
-    from s3.reward_r1 import AnswerReward, evaluate_answers
+    from s3.reward_r1 import AnswerReward
     from s3.rollout import RolloutConfig
     from s3.searcher import Searcher
     from s3.train.config import load_train_config
+    from s3.train.heldout import evaluate_answers
     from s3.train.trainer import train
     from s3.train.warmstart import WarmstartConfig, warmstart
 

@@ -11,8 +11,8 @@ import pytest
 from retrievers.bm25 import BM25Retriever
 from retrievers.corpus import read_corpus
 from s3.config import ConfigError
-from s3.protocol import get_protocol
 from s3.protocol_r1 import r1_episode_config
+from s3.protocol_registry import get_protocol
 from s3.rollout import RolloutConfig
 from s3.task import build_embedded_task
 from s3.train.warmstart import WarmstartConfig, build_demonstrations

@@ -1,5 +1,7 @@
 """Append-only JSONL records that a killed run resumes: the one reader and writer that precompute's
-naive-RAG cache, evaluation's contexts and answers, and ``s3 search --output`` share.
+naive-RAG cache, evaluation's contexts and answers, ``s3 search --output`` and the training log share.
+It lives in ``evaluation``, the lowest package that writes such a run, so evaluation imports nothing
+from ``s3``.
 
 A run appends one JSON object per line and flushes it; a kill can leave the last line torn (no
 newline, or not valid JSON). Reading drops that line and, with ``repair``, cuts it off the file, so

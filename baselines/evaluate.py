@@ -23,6 +23,10 @@ come from defaults < ``--preset`` < ``--config FILE`` < flags < ``--set key=valu
 ``key=value`` overrides; the
 resolved config is saved as ``<output>/config.yaml``. The run resumes from ``<output>`` (see
 :mod:`evaluation.run`); ``s3 report`` then writes the table and plots.
+
+The command composes s3's searchers with the baselines, so it lives here, above both: ``s3`` never
+imports ``baselines``. The ``s3`` command line finds it through the ``s3.commands`` entry points of the
+package (``setup.py``), like any command a package above ``s3`` adds.
 """
 
 from __future__ import annotations
@@ -266,8 +270,8 @@ def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
 
     if mode == "search-r1":
         from baselines.search_r1 import search_r1_config
-        from s3.protocol import protocol_from_config
         from s3.protocol_r1 import is_r1
+        from s3.protocol_registry import protocol_from_config
 
         config = search_r1_config(cfg.r1_docs_per_search, cfg.r1_max_turns, cfg.searcher_batch_size)
         # the paper's episode rules for every Search-R1 searcher, but the prompt it was trained with

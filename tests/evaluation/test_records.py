@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from evaluation.contexts import ContextRecord
+from evaluation.records import RecordsError, append_records, read_records
 from evaluation.run import gather_contexts
 from s3.commands.search import _done_keys
 from s3.precompute import _read_cache, load_rag_cache
-from s3.records import RecordsError, append_records, read_records
 
 ROWS = [{"key": f"q{i}", "id": f"q{i}", "question": f"question {i}?", "docs": []} for i in range(3)]
 
