@@ -141,7 +141,8 @@ def test_evaluate_takes_any_preset_name():
     assert eval_preset("tiny") == {"episode_preset": "tiny"}
     assert eval_preset("embedded")["task_dir"]
     with pytest.raises(
-        ValueError, match="known: embedded, 8-3-3, general-qa, mirage, 7b, tiny, search-r1, search-r1-tiny, 5-3-3,"
+        ValueError,
+        match="known: embedded, 8-3-3, general-qa, mirage, 7b, tiny, search-r1, search-r1-tiny, 5-3-3,",
     ):
         eval_preset("tiniest")
 
