@@ -58,7 +58,7 @@ def count_tokens_approx(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
-class ResumeError(RuntimeError):
+class ResumeError(ValueError):
     """An output folder holds results made with other settings; the message says what differs."""
 
 

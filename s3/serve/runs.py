@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from s3.records import read_records
+from evaluation.records import read_records
 
 
 class EvaluationRun:

@@ -64,7 +64,7 @@ def test_precompute_resumes_across_endpoints_but_not_across_generators(task_dir,
             run_precompute(cfg)
 
 
-def test_evaluation_resumes_across_endpoints_but_not_across_generators(task_dir, tmp_path):
+def test_evaluation_resumes_across_endpoints_but_not_across_generators(task_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     argv = ["evaluate", "--task-dir", str(task_dir), "--output", str(out), "--limit", "4", "--methods", "naive-rag",
             "--set", "progress=false"]  # fmt: skip
@@ -75,4 +75,8 @@ def test_evaluation_resumes_across_endpoints_but_not_across_generators(task_dir,
     assert main([*argv, *(x for m in moved for x in ("--set", m))]) == 0
     assert answers.read_bytes() == before  # resumed: nothing recomputed
     with pytest.raises(ResumeError, match="generator_config"):
-        main([*argv, "--set", "generator.max_tokens=16"])
+        main(["--debug", *argv, "--set", "generator.max_tokens=16"])
+    # without --debug: one line naming the differing settings, exit code 2 (a user's error)
+    assert main([*argv, "--set", "generator.max_tokens=16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "generator_config" in err[0] and "--overwrite" in err[0]
