@@ -151,6 +151,9 @@ class EvalConfig:
         "transformers", help="policy backend of searchers: transformers | vllm | openai"
     )
     searcher_device: str = field("auto", help="device of transformers searchers")
+    searcher_autocast: str | None = field(
+        None, help="bf16: transformers searchers generate under bfloat16 autocast (fast on CPUs with AMX)"
+    )
     searcher_batch_size: int = field(32, help="episodes per batched rollout")
     searcher_max_new_tokens: int | None = field(
         None, help="tokens per searcher generation; null = the checkpoint's"
@@ -297,7 +300,9 @@ def open_searcher(cfg: EvalConfig, mode: str, checkpoint: str, retriever):
     )
     if cfg.searcher_max_new_tokens:
         config.rollout.max_new_tokens_per_turn = cfg.searcher_max_new_tokens
-    kwargs = {"device": cfg.searcher_device} if cfg.searcher_backend in ("transformers", "hf") else {}
+    kwargs: dict[str, Any] = {}
+    if cfg.searcher_backend in ("transformers", "hf"):
+        kwargs = {"device": cfg.searcher_device, "autocast": cfg.searcher_autocast}
     return Searcher.from_pretrained(
         checkpoint, retriever=retriever, backend=cfg.searcher_backend, config=config, **kwargs
     )

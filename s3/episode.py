@@ -75,6 +75,11 @@ class EpisodeConfig:
     use_selection: bool = field(True, help="false: every retrieved document reaches the generator")
     order: Literal["blocks", "selected_first"] = field("blocks", help="order of the context documents")
     dedupe: bool = field(True, help="drop repeated documents (same id, or same title and text)")
+    final_turn: bool = field(
+        True,
+        help="after the last search, one more generation selects from its results and stops; false: the "
+        "episode ends with the last search, whose block then contributes by the rules above",
+    )
 
     def __post_init__(self) -> None:
         if self.docs_per_search < 1:
@@ -95,8 +100,14 @@ class EpisodeConfig:
 
     @property
     def max_generations(self) -> int:
-        """Policy generations per episode at most: one per search plus the final selecting one."""
-        return self.max_turns + 1
+        """Policy generations per episode at most: one per search plus the final selecting one (if any)."""
+        return self.max_turns + (1 if self.final_turn else 0)
+
+    def search_allowed(self, searches: int, generations: int) -> bool:
+        """Whether the query of generation number ``generations`` (1-based) may be searched after
+        ``searches`` searches: fewer than ``max_turns`` searches so far, and a final selecting
+        generation still to come (unless ``final_turn`` is off)."""
+        return searches < self.max_turns and (generations < self.max_generations or not self.final_turn)
 
 
 @dataclass
@@ -160,10 +171,10 @@ class Episode:
     def can_search(self) -> bool:
         """Whether the query of the generation just recorded may be searched (call after :meth:`record`).
 
-        True while fewer than ``max_turns`` searches ran and that generation is not the last one.
+        True while fewer than ``max_turns`` searches ran and that generation is not the last one (with
+        ``final_turn`` off, the last generation's query is searched and the episode ends there).
         """
-        cfg = self.config
-        return self.searches < cfg.max_turns and self.generations < cfg.max_generations
+        return self.config.search_allowed(self.searches, self.generations)
 
     def finish(self, reason: str) -> None:
         """End the episode (``complete``, ``max_turns``, ``budget``, ...); the first reason sticks."""

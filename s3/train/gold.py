@@ -28,10 +28,14 @@ def select_ids(docs: Sequence[Any], wanted: set[str], cap: int | None) -> list[i
     return ids[:cap] if cap else ids
 
 
-def turn_text(selected: list[int], complete: bool, query: str | None = None) -> str:
-    """One scripted s3 turn: the selection, whether the search is complete, and the next query."""
-    text = f"<important_info>{json.dumps(selected)}</important_info>"
-    text += f"<search_complete>{complete}</search_complete>"
+def turn_text(selected: list[int] | None, complete: bool, query: str | None = None) -> str:
+    """One scripted s3 turn: the selection, whether the search is complete, and the next query.
+
+    ``selected=None`` writes no selection (where none can change the context), and a search is then
+    the bare ``<query>``: a query already says the search goes on."""
+    text = "" if selected is None else f"<important_info>{json.dumps(selected)}</important_info>"
+    if complete or selected is not None:
+        text += f"<search_complete>{complete}</search_complete>"
     if query is not None:
         # a leading space (stripped by the parser) makes a byte-level tokenizer encode the copied name
         # with the same ids it has in the passages: copying ids is what a tiny model learns fastest
@@ -97,7 +101,7 @@ def gold_turns(row: dict[str, Any], retriever: Any, episode_cfg: EpisodeConfig) 
         picked.update(new)
         seen.update(d.title.strip().lower() for d in window if is_gold(d))
         todo = [t for t in titles if t.lower() not in seen]
-        can_search = searches < episode_cfg.max_turns and len(turns) + 1 < episode_cfg.max_generations
+        can_search = episode_cfg.search_allowed(searches, len(turns) + 1)
         if not todo or not can_search:
             turns.append(turn_text(selected, True))
             return turns

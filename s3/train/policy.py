@@ -67,7 +67,17 @@ def trainer_hf_policy(trainer: Any, max_batch_size: int | None = None) -> Iterat
             trainer.accelerator.state.deepspeed_plugin.zero_stage == 3
         )
         target = _SyncedGenerate(model) if zero3 and not gather else model
-        yield HFPolicy(target, trainer.processing_class, max_batch_size=max_batch_size)
+        # rollouts compute in the training step's precision (bf16 mixed precision: autocast over fp32
+        # weights, as the loss's forward does)
+        autocast = "bf16" if getattr(args, "bf16", False) and _params_fp32(model) else None
+        yield HFPolicy(target, trainer.processing_class, max_batch_size=max_batch_size, autocast=autocast)
+
+
+def _params_fp32(model: Any) -> bool:
+    import torch
+
+    param = next(iter(model.parameters()), None)
+    return param is not None and param.dtype == torch.float32
 
 
 class TrainerVLLMPolicy(PolicyBackend):

@@ -377,6 +377,9 @@ def build_trainer(
             still built and attached as ``trainer.s3_reward``).
     """
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from s3.train.efficiency import score_only_completion_tokens
+
+    score_only_completion_tokens()
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -416,6 +419,10 @@ def build_trainer(
         }
     )
     model, tokenizer = _load_model(cfg, plan.precision.load_dtype)
+    if cfg.grpo.train_top_layers:
+        from s3.train.efficiency import train_top_layers
+
+        train_top_layers(model, cfg.grpo.train_top_layers)
     peft_config = _lora_config(cfg)
     trainer = atomic_checkpoints(GRPOTrainer)(
         model=model,
@@ -438,10 +445,13 @@ def _load_model(cfg: TrainConfig, dtype: str = "float32") -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model, padding_side="left")
+    from s3.models import resolve_model
+
+    path = resolve_model(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     return model, tokenizer
 
 

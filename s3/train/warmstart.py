@@ -37,6 +37,7 @@ import dataclasses
 import json
 import logging
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from typing import Any
 from generators.factory import GeneratorConfig
 from s3.config import ConfigError, field, save_config
 from s3.episode import EpisodeConfig
+from s3.models import resolve_model
 from s3.protocol import PROTOCOL_OPTIONS_HELP
 from s3.rollout import RolloutConfig, Trajectory, run_rollout
 from s3.train.gold import gold_keys, gold_turns, select_ids, turn_text
@@ -93,6 +95,11 @@ class WarmstartConfig:
         0.0,
         help="share of selections replaced by a wrong one (imperfect demonstrations leave RL room to improve)",
     )
+    query_noise_rate: float = field(
+        0.0,
+        help="share of demonstrated searches that look up the wrong name of the window (another entity its "
+        "documents mention: a reader's typical confusion; imperfect demonstrations leave RL room to improve)",
+    )
     answer_noise_rate: float = field(
         0.0,
         help="Search-R1 mode: share of demonstrations that answer with a guess (the most common training "
@@ -104,6 +111,10 @@ class WarmstartConfig:
     batch_size: int = field(8, help="demonstrations per optimizer step on one device")
     lora: bool = field(False, help="train LoRA adapters (r=16) instead of all weights")
     bf16: bool = field(False, help="bfloat16 compute; the optimizer still updates fp32 weights")
+    train_top_layers: int = field(
+        0,
+        help="train only the top N transformer blocks (embeddings frozen): a cheaper step; 0 = every weight",
+    )
     seed: int = field(0, help="seed of data order and the demonstration noise")
     device: str = field("auto", help="auto | cpu")
     progress: bool = field(True, help="show a progress bar")
@@ -116,7 +127,7 @@ class WarmstartConfig:
                 raise ConfigError(f"{name}: required (see `s3 warmstart --help-config`)")
         if self.source == "teacher":
             self.teacher.check()
-        for name in ("skip_search_rate", "select_noise_rate", "answer_noise_rate"):
+        for name in ("skip_search_rate", "select_noise_rate", "query_noise_rate", "answer_noise_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
         self.make_protocol()
@@ -135,6 +146,7 @@ def oracle_turns(
     skip_search: bool = False,
     select_noise: float = 0.0,
     rng: random.Random | None = None,
+    query_noise: float = 0.0,
 ) -> list[str]:
     """The turn texts of a scripted searcher that uses the row's ground truth.
 
@@ -143,7 +155,8 @@ def oracle_turns(
     of each window, searches the next ideal query while the answer's document is missing (simulating
     the retriever to know what it will see), and stops. ``skip_search`` stops at once instead;
     ``select_noise`` is the chance that a window's selection is replaced by a wrong one (other ids,
-    or none), drawn from ``rng``.
+    or none), and ``query_noise`` the chance that a search looks up another name of the window
+    (:func:`wrong_query`) instead of the ideal one, both drawn from ``rng``.
 
     Raises:
         ConfigError: the row has no ground truth.
@@ -164,21 +177,50 @@ def oracle_turns(
     searches = 0
     rng = rng or random.Random(0)
     while True:
-        selected = select_ids(window, wanted, episode_cfg.select_cap)
-        if select_noise and rng.random() < select_noise:
+        selected: list[int] | None = select_ids(window, wanted, episode_cfg.select_cap)
+        if not _selection_matters(episode_cfg, searches):
+            selected = None
+        elif select_noise and rng.random() < select_noise:
             others = [i for i in range(1, len(window) + 1) if i not in selected]
             selected = sorted(
                 rng.sample(others, rng.randint(0, min(len(others), episode_cfg.select_cap or 3)))
             )
         found = answer_id is None or any(d.id == answer_id for d in window)
-        can_search = searches < episode_cfg.max_turns and len(turns) + 1 < episode_cfg.max_generations
+        can_search = episode_cfg.search_allowed(searches, len(turns) + 1)
         if found or not queries or not can_search or skip_search:
             turns.append(turn_text(selected, True))
             return turns
         query = queries.pop(0)
+        if query_noise and rng.random() < query_noise:
+            query = wrong_query(window, row["question"], query, rng) or query
         turns.append(turn_text(selected, False, query))
         window = retriever.search([query], episode_cfg.docs_per_search)[0]
         searches += 1
+
+
+def _selection_matters(episode_cfg: EpisodeConfig, searches: int) -> bool:
+    """Whether a selection from the current window changes the generator's context."""
+    if not episode_cfg.use_selection:
+        return False
+    return not (searches == 0 and episode_cfg.include_initial in ("always", "never"))
+
+
+_NAME_RE = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*")
+
+
+def wrong_query(docs: Sequence[Any], question: str, right: str, rng: random.Random) -> str | None:
+    """Another name the documents mention (not the right query, not in the question), drawn from
+    ``rng``; ``None`` when there is none. A search for it is the plausible mistake of a reader who
+    picked the wrong entity: the founder's employer instead of the founder, the home town instead of
+    the birthplace."""
+    words = set(question.split())
+    names = {
+        m.group(0)
+        for d in docs
+        for m in _NAME_RE.finditer(d.text)
+        if m.group(0) != right.strip() and not set(m.group(0).split()) & words
+    }
+    return rng.choice(sorted(names)) if names else None
 
 
 def warmstart_preset(name: str) -> dict[str, Any]:
@@ -228,6 +270,7 @@ def build_demonstrations(
     select_noise_rate: float = 0.0,
     answer_noise_rate: float = 0.0,
     source: str = "scripted",
+    query_noise_rate: float = 0.0,
     script: dict[str, list[str]] | None = None,
 ) -> list[Trajectory]:
     """Demonstration trajectories: the scripted searcher's turns run through the real rollout.
@@ -235,7 +278,7 @@ def build_demonstrations(
     ``source="gold"`` scripts the turns from the rows' supporting passages (:func:`gold_turns`);
     ``script`` (question -> turn texts, e.g. a teacher's kept episodes) replays given turns.
 
-    ``select_noise_rate`` (s3 protocols) and ``answer_noise_rate`` (Search-R1 mode: the answer is the
+    ``select_noise_rate`` and ``query_noise_rate`` (s3 protocols) and ``answer_noise_rate`` (Search-R1 mode: the answer is the
     most common gold answer of ``rows``, a guess that ignores the documents) make demonstrations imperfect.
     """
     from s3.policy.scripted import ScriptedPolicy
@@ -261,7 +304,15 @@ def build_demonstrations(
             noisy = bool(answer_noise_rate) and rng.random() < answer_noise_rate
             turns = r1_oracle_turns(r, retriever, episode_cfg, skip, answer=guess if noisy else None)
         else:
-            turns = oracle_turns(r, retriever, episode_cfg, skip, select_noise=select_noise_rate, rng=rng)
+            turns = oracle_turns(
+                r,
+                retriever,
+                episode_cfg,
+                skip,
+                select_noise=select_noise_rate,
+                rng=rng,
+                query_noise=query_noise_rate,
+            )
         script[r["question"]] = turns
     policy = ScriptedPolicy(tokenizer, script)
     initial = [row_initial_docs(r) for r in rows]
@@ -327,7 +378,8 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
             "source=gold writes s3-protocol turns; warm-start Search-R1 mode with source=teacher"
         )
     retriever = retriever if retriever is not None else load_retriever(cfg.retriever)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    model_path = resolve_model(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     script = None
@@ -373,6 +425,7 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
         cfg.answer_noise_rate,
         source=source,
         script=script,
+        query_noise_rate=cfg.query_noise_rate,
     )
     dataset = demonstration_dataset(trajs)
     log.info(
@@ -383,7 +436,12 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
 
     # bf16 compute over fp32 weights unless an engine or PEFT keeps them (as in GRPO training)
     dtype = precision_path(cfg.bf16, cfg.lora, launch_settings()).load_dtype
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+    from s3.train.efficiency import score_only_completion_tokens, train_top_layers
+
+    score_only_completion_tokens()
+    if cfg.train_top_layers:
+        train_top_layers(model, cfg.train_top_layers)
     peft_config = None
     if cfg.lora:
         from peft import LoraConfig
@@ -434,8 +492,9 @@ def _save_as_is(cfg: WarmstartConfig, final: Path) -> Path:
     log.info(
         "warm start source=none: saving %s as it is, with the %s rules", cfg.model, cfg.preset or "given"
     )
-    AutoModelForCausalLM.from_pretrained(cfg.model).save_pretrained(str(final))
-    AutoTokenizer.from_pretrained(cfg.model).save_pretrained(str(final))
+    path = resolve_model(cfg.model)
+    AutoModelForCausalLM.from_pretrained(path).save_pretrained(str(final))
+    AutoTokenizer.from_pretrained(path).save_pretrained(str(final))
     save_searcher_config(SearcherConfig.from_training(cfg), final)
     save_config(cfg, final.parent / "warmstart_config.yaml")
     return final

@@ -279,3 +279,46 @@ def test_tiny_model_sampling_is_not_narrowed_by_a_default_top_k(hf_policy):
     gens = hf_policy.generate([[5, 6, 7]] * 1500, max_new_tokens=1, temperature=1.0, top_p=1.0, seed=0)
     assert all(len(g.token_ids) == 1 for g in gens)  # a sampled pad token is kept, not stripped
     assert len({g.token_ids[0] for g in gens}) > 50
+
+
+def test_without_a_final_turn_the_last_search_ends_the_episode(tokenizer, bm25):
+    """final_turn=false: one generation writes the query, its search ends the episode, no observation
+    tokens trail the policy's (nothing conditions on them), and every search result reaches the context."""
+    cfg = EpisodeConfig(
+        docs_per_search=3, max_turns=1, initial_k=2, include_initial="always", unselected_block="all",
+        final_turn=False,
+    )  # fmt: skip
+    script = {DUNE: [q("Frank Herbert born")], PARIS: ["<search_complete>True</search_complete>"]}
+    trajs, log, calls, _ = scripted_run(tokenizer, bm25, cfg, questions=[DUNE, PARIS], script=script)
+    dune, paris = trajs
+    assert len(calls) == 1  # one policy call, no final selecting generation
+    assert dune.episode.finish_reason == "max_turns" and dune.episode.searches == 1
+    assert dune.episode.blocks[1].query == "Frank Herbert born"
+    assert [d.id for d in dune.episode.context()] == [
+        *(d.id for d in dune.episode.blocks[0].docs),
+        *(
+            d.id
+            for d in dune.episode.blocks[1].docs
+            if d.id not in {x.id for x in dune.episode.blocks[0].docs}
+        ),
+    ]
+    assert len(dune.episode.context()) > 2
+    # the completion is the policy's turn plus the closing EOS: no <information> block after it
+    assert "<information>" not in dune.completion_text
+    assert dune.env_mask[-1] == 0 and sum(dune.env_mask) == len(dune.env_mask) - 1
+    assert paris.episode.finish_reason == "complete" and paris.episode.searches == 0
+    # with the final turn (the default) the same query is followed by its observation and a generation
+    with_final = EpisodeConfig(**{**cfg.__dict__, "final_turn": True})
+    script2 = {DUNE: [q("Frank Herbert born"), "<search_complete>True</search_complete>"]}
+    (dune2,), _, calls2, _ = scripted_run(tokenizer, bm25, with_final, questions=[DUNE], script=script2)
+    assert len(calls2) == 2 and "<information>" in dune2.completion_text
+
+
+def test_search_allowed_counts_the_final_turn():
+    assert EpisodeConfig(max_turns=1).max_generations == 2
+    assert EpisodeConfig(max_turns=1, final_turn=False).max_generations == 1
+    # with a final turn, the last generation's query is not searched; without one, it is
+    assert not EpisodeConfig(max_turns=1).search_allowed(searches=0, generations=2)
+    assert EpisodeConfig(max_turns=1).search_allowed(searches=0, generations=1)
+    assert EpisodeConfig(max_turns=1, final_turn=False).search_allowed(searches=0, generations=1)
+    assert not EpisodeConfig(max_turns=1, final_turn=False).search_allowed(searches=1, generations=2)
