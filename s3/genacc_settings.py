@@ -29,6 +29,8 @@ def genacc_settings(generator: Any, judge: Any | None) -> dict[str, Any]:
     """
     gen = {name: getattr(generator, name) for name in GENACC_GENERATOR_FIELDS}
     gen["stop"] = list(gen["stop"])
+    if gen["kind"] == "offline":  # the offline reader has no model: a model name left in the config is inert
+        gen["model"] = ""
     return {
         "generator": gen,
         "judge": None if judge is None else {"kind": judge.kind, "model": judge.model},

@@ -16,6 +16,7 @@ def test_demo_stages_write_the_table_and_a_rerun_reuses_them(tmp_path):
 
     cfg = DemoConfig(
         run_dir=str(tmp_path / "demo"),
+        searcher="tiny",
         train_questions=60,
         val_questions=10,
         test_questions=20,

@@ -125,3 +125,14 @@ def test_the_readme_recipes_cache_passes_the_check_of_its_training_command():
     train = load_train_config(preset="7b", overrides=_recipe_overrides(recipe, "scripts/train_s3.sh", "# 5."))
     assert pre.judge is not None
     assert genacc_settings(pre.generator, pre.judge) == genacc_settings(train.generator, train.generator)
+
+
+def test_the_offline_reader_scores_the_same_whatever_model_name_the_config_carries():
+    from generators.factory import GeneratorConfig
+    from s3.genacc_settings import genacc_settings
+
+    a = genacc_settings(GeneratorConfig(kind="offline"), None)
+    b = genacc_settings(GeneratorConfig(kind="offline", model="Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4"), None)
+    assert a == b
+    c = genacc_settings(GeneratorConfig(kind="openai", model="Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4"), None)
+    assert c["generator"]["model"] == "Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4"
