@@ -102,9 +102,9 @@ def test_two_grpo_steps_of_the_7b_path_with_smollm2(smollm2, task, tmp_path):
     assert tok.chat_template and "<|im_start|>assistant" in tok.decode(
         seen[0].prompt_ids
     )  # the model's template
-    searches = [(t, b) for t in seen for b in t.episode.blocks[1:]]
+    searches = [b for t in seen for b in t.episode.blocks[1:]]
     assert searches, "no trajectory searched"
-    for t, block in searches:
+    for block in searches:
         assert block.query and len(block.docs) == 8  # a real query, 8 documents from BM25
     json_queries = [
         a for t in seen for a in t.episode.actions if a.kind == SEARCH and "query_not_json" not in a.repairs
