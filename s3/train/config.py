@@ -39,9 +39,9 @@ How the ``7b`` preset differs from the reference code, and why:
 * ``135m``: a small pretrained instruction-tuned searcher on a CPU (SmolLM2-135M-Instruct, installed
   from PyPI: :mod:`s3.models`): the brief protocol, one search of 3 documents after the 3 naive-RAG
   documents, no final selecting generation, every document reaching the generator (what it learns is
-  which name to look up), 40 new tokens a turn, 8 questions x 4 samples per step, learning rate 2e-5 on
-  the top 6 of its 30 blocks (``grpo.train_top_layers``), 10 steps; add ``grpo.bf16=true`` on a CPU
-  with native bf16 (AMX), about 3x faster.
+  which name to look up), 40 new tokens a turn, temperature 0.7, 8 questions x 4 samples per step,
+  learning rate 1e-4 on the top 15 of its 30 blocks (``grpo.train_top_layers``), 12 steps; add
+  ``grpo.bf16=true`` on a CPU with native bf16 (AMX), about 3x faster.
 * ``search-r1`` / ``search-r1-tiny`` / ``search-r1-135m``: Search-R1 mode (``protocol=search-r1``, :mod:`s3.protocol_r1`): the
   policy searches and answers itself, rewarded by exact match of its own answer (``answer_reward``);
   3 documents per search, up to 4 searches, no initial retrieval; the GRPO scale of Search-R1's runs.
@@ -318,18 +318,18 @@ PRESETS: dict[str, dict[str, Any]] = {
             "max_new_tokens_per_turn": 40,
             "max_obs_tokens": 256,
             "max_total_tokens": 1024,
-            "temperature": 1.0,
+            "temperature": 0.7,
             "top_p": 1.0,
         },
         "generator": {"kind": "offline"},
         "reward": {"kind": "gbr", "baseline": "rag_cache"},
         "grpo": {
-            "learning_rate": 2e-5,
+            "learning_rate": 1e-4,
             "questions_per_step": 8,
             "num_generations": 4,
             "micro_batch_size": 8,
-            "max_steps": 10,
-            "train_top_layers": 6,
+            "max_steps": 12,
+            "train_top_layers": 15,
         },
         "device": "cpu",
         "save_steps": 0,
@@ -383,18 +383,18 @@ PRESETS: dict[str, dict[str, Any]] = {
             "max_new_tokens_per_turn": 40,
             "max_obs_tokens": 256,
             "max_total_tokens": 1024,
-            "temperature": 1.0,
+            "temperature": 0.7,
             "top_p": 1.0,
         },
         "generator": {"kind": "offline"},
         "answer_reward": {"kind": "em", "format_weight": 0.0},
         "grpo": {
-            "learning_rate": 5e-5,
+            "learning_rate": 1e-4,
             "questions_per_step": 8,
             "num_generations": 4,
             "micro_batch_size": 8,
             "max_steps": 6,
-            "train_top_layers": 6,
+            "train_top_layers": 15,
         },
         "device": "cpu",
         "save_steps": 0,
