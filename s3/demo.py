@@ -146,7 +146,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "grpo_steps": 12,
         "search_r1_preset": "search-r1-135m",
         "search_r1_warmstart_steps": 24,
-        "search_r1_grpo_steps": 3,
+        "search_r1_grpo_steps": 2,
         "bf16": None,
         "threads": None,
         "baselines": ["direct", "cot", "naive-rag", "oracle", "query-rewrite"],

@@ -390,10 +390,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "answer_reward": {"kind": "em", "format_weight": 0.0},
         "grpo": {
             "learning_rate": 1e-4,
-            "questions_per_step": 8,
+            "questions_per_step": 4,
             "num_generations": 4,
             "micro_batch_size": 8,
-            "max_steps": 6,
+            "max_steps": 2,
             "train_top_layers": 15,
         },
         "device": "cpu",
