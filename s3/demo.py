@@ -25,7 +25,8 @@ Stages, each writing into one run folder that a rerun reuses (a finished stage i
    searcher enters as the paper's "Search-R1 (Ret)" row (the documents its searches returned, 3 a
    search, at most 4 searches, no initial retrieval). ``table.md`` and PNG plots are written there.
 
-The defaults run in about ten minutes on a 2-core machine without a GPU (``searcher=tiny``: about four). The same stages with other
+The defaults run in about 14 minutes on a 2-core machine without a GPU (``searcher=tiny``: about
+four). The same stages with other
 config (a 7B searcher, a served generator, a real corpus) are the commands of the README's scale
 recipe.
 

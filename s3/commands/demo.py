@@ -17,7 +17,7 @@ import argparse
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="run the whole pipeline on the embedded default (about 10 minutes on 2 CPU cores)",
+        help="run the whole pipeline on the embedded default (about 14 minutes on 2 CPU cores)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
