@@ -104,8 +104,8 @@ def test_two_grpo_steps_of_the_7b_path_with_smollm2(smollm2, task, tmp_path):
     )  # the model's template
     searches = [b for t in seen for b in t.episode.blocks[1:]]
     assert searches, "no trajectory searched"
-    for block in searches:
-        assert block.query and len(block.docs) == 8  # a real query, 8 documents from BM25
+    for block in searches:  # a real query, and BM25's documents for it (8 at most: fewer match a rare name)
+        assert block.query and 1 <= len(block.docs) <= cfg.episode.docs_per_search
     json_queries = [
         a for t in seen for a in t.episode.actions if a.kind == SEARCH and "query_not_json" not in a.repairs
     ]
