@@ -37,11 +37,8 @@ def score(
     pre: Path,
     rows: list[dict],
     autocast: str | None,
-    temperature: float = 0.0,
-    samples: int = 1,
 ) -> dict[str, float]:
-    """Held-out scores of one checkpoint (with the rules it saved): greedy, or the mean over ``samples``
-    seeded samples a question at ``temperature`` (what GRPO optimises)."""
+    """Greedy held-out scores of one checkpoint (with the rules it saved)."""
     from evaluation.metrics import span_check
     from generators.offline import ExtractiveReader
     from retrievers.doc import Doc
@@ -102,36 +99,29 @@ def run_seed(seed: int, work: Path, overrides: list[str]) -> dict:
     out = {"seed": seed, "searcher": cfg.searcher, "overrides": overrides, "n": len(rows), **times}
     for name, model in (("untrained", base), ("warm", warm), ("grpo", trained)):
         out[name] = score(model, pre, rows, autocast)
-        if name != "untrained":
-            out[f"{name}_sampled"] = score(model, pre, rows, autocast, temperature=0.7, samples=4)
         log.info("seed %d %s: %s", seed, name, out[name])
     return out
 
 
 def summary(rows: list[dict]) -> str:
     lines = [
-        "| seed | untrained GBR | warm start GBR | after GRPO GBR | GRPO adds | sampled GBR (T 0.7): warm -> GRPO | 2-hop bridge query: warm -> GRPO | GenAcc: warm -> GRPO |",
-        "|---|---:|---:|---:|---:|---|---|---|",
+        "| seed | untrained GBR | warm start GBR | after GRPO GBR | GRPO adds | 2-hop bridge query: warm -> GRPO | GenAcc: warm -> GRPO |",
+        "|---|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         u, w, g = r["untrained"], r["warm"], r["grpo"]
-        ws, gs = r.get("warm_sampled", {}), r.get("grpo_sampled", {})
-        sampled = f"{ws['gbr']:+.1f} -> {gs['gbr']:+.1f}" if ws and gs else "-"
         lines.append(
-            f"| {r['seed']} | {u['gbr']:+.1f} | {w['gbr']:+.1f} | {g['gbr']:+.1f} | {g['gbr'] - w['gbr']:+.1f} | {sampled} | "
+            f"| {r['seed']} | {u['gbr']:+.1f} | {w['gbr']:+.1f} | {g['gbr']:+.1f} | {g['gbr'] - w['gbr']:+.1f} | "
             f"{w['bridge_query_2hop']:.0f}% -> {g['bridge_query_2hop']:.0f}% | {w['genacc']:.1f} -> {g['genacc']:.1f} |"
         )
     if len(rows) > 1:
-        for key, label in (("", "greedy"), ("_sampled", "sampled")):
-            if not all(f"grpo{key}" in r for r in rows):
-                continue
-            adds = [r[f"grpo{key}"]["gbr"] - r[f"warm{key}"]["gbr"] for r in rows]
-            warm = [r[f"warm{key}"]["gbr"] for r in rows]
-            lines.append(
-                f"\n{label}: GRPO adds {statistics.mean(adds):+.1f} points of held-out GBR on average (min "
-                f"{min(adds):+.1f}); the warm start's GBR spreads over {max(warm) - min(warm):.1f} points across "
-                f"seeds (standard deviation {statistics.stdev(warm):.1f})."
-            )
+        adds = [r["grpo"]["gbr"] - r["warm"]["gbr"] for r in rows]
+        warm = [r["warm"]["gbr"] for r in rows]
+        lines.append(
+            f"\nGRPO adds {statistics.mean(adds):+.1f} points of held-out GBR on average (min {min(adds):+.1f}); "
+            f"the warm start's GBR spreads over {max(warm) - min(warm):.1f} points across seeds "
+            f"(standard deviation {statistics.stdev(warm):.1f})."
+        )
     return "\n".join(lines)
 
 
