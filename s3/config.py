@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import types
@@ -42,8 +43,12 @@ def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Convert ``value`` (from YAML or a command-line string) to the annotated type ``tp``."""
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert ``value`` (from YAML or a command-line string) to the annotated type ``tp``.
+
+    Raises:
+        ConfigError: the value cannot be read as ``tp``, naming ``where``.
+    """
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -58,7 +63,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, where)
+                return coerce(value, arg, where)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(f"{where}: cannot read {value!r} as {tp}")
@@ -80,7 +85,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         inner = args[0] if args else Any
-        items = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
     if origin is dict:
         if isinstance(value, str):
@@ -131,22 +136,53 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def close_matches(name: str, known: Any) -> str:
+    """``"; did you mean a, b?"`` for the names of ``known`` close to ``name``, else ``""``."""
+    near = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.7)
+    return f"; did you mean {', '.join(near)}?" if near else ""
+
+
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from a mapping; unknown keys raise a :class:`ConfigError` naming them."""
+    """Build dataclass ``cls`` from a mapping; unknown keys raise a :class:`ConfigError` naming them.
+
+    A class with an *open* section (``config_open_field = "name"``, a ``dict`` field) takes the keys it
+    does not declare into that field instead; the class validates them itself (``__post_init__``).
+    Entries given in the open field by name win over loose keys.
+    """
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
+    open_name = getattr(cls, "config_open_field", None)
+    if open_name and unknown:
+        loose = {k: data[k] for k in unknown}
+        data = {k: v for k, v in data.items() if k in names}
+        data[open_name] = {**loose, **(data.get(open_name) or {})}
+        unknown = []
     if unknown:
-        raise ConfigError(f"{where or cls.__name__}: unknown field(s) {unknown}; known: {sorted(names)}")
+        hint = close_matches(unknown[0], names) if len(unknown) == 1 else ""
+        raise ConfigError(
+            f"{where or cls.__name__}: unknown field(s) {unknown}{hint}; known: {sorted(names)}"
+        )
     kwargs = {}
     for key, value in data.items():
-        kwargs[key] = _coerce(value, hints[key], f"{where + '.' if where else ''}{key}")
+        kwargs[key] = coerce(value, hints[key], f"{where + '.' if where else ''}{key}")
     return cls(**kwargs)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A plain, YAML-safe dict of a config dataclass."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    """A plain, YAML-safe dict of a config dataclass (an open section's entries as its own keys)."""
+    return _flatten_open(type(cfg), json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+
+
+def _flatten_open(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if _is_dataclass_type(hints[f.name]) and isinstance(data.get(f.name), dict):
+            _flatten_open(hints[f.name], data[f.name])
+    open_name = getattr(cls, "config_open_field", None)
+    if open_name:
+        data.update(data.pop(open_name, None) or {})
+    return data
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -227,6 +263,9 @@ def save_config(cfg: Any, path: str | os.PathLike) -> None:
 def describe(cls: type, prefix: str = "", values: Any = None) -> list[str]:
     """One line per field: ``name = default  # help``, nested sections flattened with dots.
 
+    An open section (see :func:`from_dict`) lists its entries through the class's
+    ``describe_open(prefix, value)``.
+
     ``values``: an instance of ``cls`` (e.g. a preset loaded with its overrides) whose values are
     shown instead of the defaults.
     """
@@ -234,6 +273,9 @@ def describe(cls: type, prefix: str = "", values: Any = None) -> list[str]:
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
+        if f.name == getattr(cls, "config_open_field", None) and hasattr(cls, "describe_open"):
+            lines.extend(cls.describe_open(prefix, getattr(values, f.name) if values is not None else None))
+            continue
         if _is_dataclass_type(tp):
             sub = getattr(values, f.name) if values is not None else None
             lines.extend(describe(tp, f"{prefix}{f.name}.", sub))

