@@ -78,7 +78,7 @@ def gold_turns(row: dict[str, Any], retriever: Any, episode_cfg: EpisodeConfig) 
     Raises:
         ConfigError: the row names no supporting passages.
     """
-    from s3.train.trainer import row_initial_docs
+    from s3.train.rows import row_initial_docs
 
     keys, titles = gold_keys(row)
     if not keys:

@@ -20,8 +20,9 @@ from s3.episode import EpisodeConfig
 from s3.reward import SearchReward, summarize
 from s3.reward_r1 import AnswerReward
 from s3.reward_r1 import summarize as summarize_answers
-from s3.rollout import RolloutConfig, run_rollout
+from s3.rollout import RolloutConfig
 from s3.rollout import summarize as summarize_trajectories
+from s3.train.rows import run_rows
 
 
 def score_policy(
@@ -84,21 +85,10 @@ def rollout_rows(
 
     Rows carrying ``initial_docs`` start from them; otherwise the rollout retrieves its own.
     """
-    from s3.train.trainer import row_initial_docs
-
     rcfg = rollout_cfg or RolloutConfig.greedy()
     for start in range(0, len(rows), batch_size):
         chunk = list(rows[start : start + batch_size])
-        initial = [row_initial_docs(r) for r in chunk]
-        out = run_rollout(
-            policy,
-            retriever,
-            protocol,
-            [r["question"] for r in chunk],
-            None if any(d is None for d in initial) else initial,
-            episode_cfg,
-            rcfg,
-        )
+        out = run_rows(policy, chunk, retriever, protocol, episode_cfg, rcfg)
         yield chunk, out
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from s3.config import ConfigError, field
 from s3.episode import EpisodeConfig
 from s3.policy.base import Generation, PolicyBackend
-from s3.rollout import RolloutConfig, run_rollout
+from s3.rollout import RolloutConfig
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def teacher_script(
     """
     from evaluation.metrics import score_answers
     from s3.policy.scripted import ScriptedPolicy
-    from s3.train.trainer import row_initial_docs
+    from s3.train.rows import run_rows
 
     for r in rows:
         if "rag_genacc" not in r:
@@ -150,9 +150,8 @@ def teacher_script(
                 f"question {r['question']!r} has no rag_genacc: teacher demonstrations need the training "
                 "file written by `s3 precompute` (its naive-RAG score is the baseline of the gain)"
             )
-    questions = [r["question"] for r in rows for _ in range(cfg.samples)]
-    initial = [row_initial_docs(r) for r in rows for _ in range(cfg.samples)]
-    initial_arg = None if any(d is None for d in initial) else initial
+    sampled = [r for r in rows for _ in range(cfg.samples)]
+    questions = [r["question"] for r in sampled]
     teacher_rollout = dataclasses.replace(
         rollout_cfg,
         temperature=cfg.temperature,
@@ -163,20 +162,17 @@ def teacher_script(
         progress=False,
     )
     log.info("teacher: %d episodes (%d questions x %d samples)", len(questions), len(rows), cfg.samples)
-    taught = run_rollout(teacher, retriever, protocol, questions, initial_arg, episode_cfg, teacher_rollout)
+    taught = run_rows(teacher, sampled, retriever, protocol, episode_cfg, teacher_rollout)
     turn_texts = [[t.text for t in traj.turns] for traj in taught]
 
     # replay each episode's turns through the student's tokenizer and budgets, one batch per sample index
     student_rollout = dataclasses.replace(rollout_cfg, fixed_generate_calls=False, progress=False)
     replayed = []
     for s in range(cfg.samples):
-        idx = list(range(s, len(questions), cfg.samples))
+        idx = list(range(s, len(questions), cfg.samples))  # sample s of every row, rows in order
         script = {questions[i]: turn_texts[i] for i in idx}
         policy = ScriptedPolicy(tokenizer, script)
-        docs = None if initial_arg is None else [initial_arg[i] for i in idx]
-        trajs = run_rollout(
-            policy, retriever, protocol, [questions[i] for i in idx], docs, episode_cfg, student_rollout
-        )
+        trajs = run_rows(policy, rows, retriever, protocol, episode_cfg, student_rollout)
         replayed.extend(zip(idx, trajs))
     replayed.sort(key=lambda pair: pair[0])
     trajs = [t for _, t in replayed]

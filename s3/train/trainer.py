@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,10 +32,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from retrievers.doc import Doc
 from s3.config import ConfigError, save_config
 from s3.reward import SearchReward, summarize
-from s3.rollout import RolloutStats, Trajectory, run_rollout
+from s3.rollout import RolloutStats, Trajectory
 from s3.rollout import summarize as summarize_trajectories
 from s3.train.checkpoints import (
     STAGING_DIR,
@@ -46,53 +46,13 @@ from s3.train.checkpoints import (
     trim_metrics,
 )
 from s3.train.config import TrainConfig
+from s3.train.rows import load_rows, run_rows
+from s3.train.rows import row_initial_docs as row_initial_docs  # its former home
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "train_config.yaml"
-
-
-# ---------------------------------------------------------------- data
-
-
-def load_rows(path: str, limit: int = 0) -> list[dict[str, Any]]:
-    """Questions from a file written by ``s3 precompute`` (``question``, ``golden_answers``, ``initial_docs``).
-
-    Repeated questions keep their first row (the rollout finds a row by its question text).
-
-    Raises:
-        ConfigError: a missing file or a row without the needed fields, naming the file and line.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{path}: training file not found (run `s3 precompute` first)")
-    rows: dict[str, dict[str, Any]] = {}
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}: not JSON ({exc})") from None
-            for key in ("question", "golden_answers"):
-                if key not in row:
-                    raise ConfigError(f"{path}:{lineno}: missing field {key!r}")
-            if isinstance(row["golden_answers"], str):
-                row["golden_answers"] = [row["golden_answers"]]
-            rows.setdefault(row["question"], row)
-            if limit and len(rows) >= limit:
-                break
-    if not rows:
-        raise ConfigError(f"{path}: no questions")
-    return list(rows.values())
-
-
-def row_initial_docs(row: dict[str, Any]) -> list[Doc] | None:
-    """The naive-RAG documents stored with a row, or ``None`` (the rollout then retrieves them)."""
-    docs = row.get("initial_docs")
-    return None if docs is None else [Doc.from_dict(d) for d in docs]
 
 
 # ---------------------------------------------------------------- rollout_func
@@ -145,44 +105,24 @@ class S3Rollout:
             raise KeyError(f"rollout got prompts that are not training questions: {missing[:3]}")
         rows = [self.rows[q] for q in questions]
         self.seen_questions.update(questions)
-        initial = [row_initial_docs(r) for r in rows]
-        initial_docs = None if any(d is None for d in initial) else initial
         rcfg = self.rollout_config(trainer)
         stats = RolloutStats()
         if self.policy is not None:
-            trajs = run_rollout(
-                self.policy,
-                self.retriever,
-                self.protocol,
-                questions,
-                initial_docs,
-                self.cfg.episode,
-                rcfg,
-                stats,
-            )
+            policy_ctx: Any = contextlib.nullcontext(self.policy)
         elif self.cfg.vllm.enabled:
             from s3.train.policy import TrainerVLLMPolicy
 
-            policy = TrainerVLLMPolicy(
-                trainer, fixed_batch=len(prompts), max_new_tokens=rcfg.max_new_tokens_per_turn
-            )
-            trajs = run_rollout(
-                policy, self.retriever, self.protocol, questions, initial_docs, self.cfg.episode, rcfg, stats
+            policy_ctx = contextlib.nullcontext(
+                TrainerVLLMPolicy(
+                    trainer, fixed_batch=len(prompts), max_new_tokens=rcfg.max_new_tokens_per_turn
+                )
             )
         else:
             from s3.train.policy import trainer_hf_policy
 
-            with trainer_hf_policy(trainer) as policy:
-                trajs = run_rollout(
-                    policy,
-                    self.retriever,
-                    self.protocol,
-                    questions,
-                    initial_docs,
-                    self.cfg.episode,
-                    rcfg,
-                    stats,
-                )
+            policy_ctx = trainer_hf_policy(trainer)
+        with policy_ctx as policy:
+            trajs = run_rows(policy, rows, self.retriever, self.protocol, self.cfg.episode, rcfg, stats)
         self.last_stats = stats
         self.generate_calls.append(stats.generate_calls)
         return trajectories_to_trl(trajs, getattr(trainer.processing_class, "eos_token_id", None))

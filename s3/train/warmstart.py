@@ -49,8 +49,9 @@ from s3.config import ConfigError, field, save_config
 from s3.episode import EpisodeConfig
 from s3.models import resolve_model
 from s3.protocol import PROTOCOL_OPTIONS_HELP
-from s3.rollout import RolloutConfig, Trajectory, run_rollout
+from s3.rollout import RolloutConfig, Trajectory
 from s3.train.gold import gold_keys, gold_turns, select_ids, turn_text
+from s3.train.rows import load_rows, row_initial_docs, run_rows
 from s3.train.teacher import TeacherConfig
 
 SOURCES = ("auto", "scripted", "gold", "teacher", "none")
@@ -161,8 +162,6 @@ def oracle_turns(
     Raises:
         ConfigError: the row has no ground truth.
     """
-    from s3.train.trainer import row_initial_docs
-
     truth = row.get("meta", row)
     if "supporting_doc_ids" not in truth or "ideal_queries" not in truth:
         raise ConfigError(
@@ -282,7 +281,6 @@ def build_demonstrations(
     most common gold answer of ``rows``, a guess that ignores the documents) make demonstrations imperfect.
     """
     from s3.policy.scripted import ScriptedPolicy
-    from s3.train.trainer import row_initial_docs
 
     rng = random.Random(seed)
     r1 = getattr(protocol, "name", "s3") == "search-r1"  # the model answers itself: Search-R1 demonstrations
@@ -315,17 +313,8 @@ def build_demonstrations(
             )
         script[r["question"]] = turns
     policy = ScriptedPolicy(tokenizer, script)
-    initial = [row_initial_docs(r) for r in rows]
     rcfg = dataclasses.replace(rollout_cfg, fixed_generate_calls=False, progress=False)
-    return run_rollout(
-        policy,
-        retriever,
-        protocol,
-        [r["question"] for r in rows],
-        None if any(d is None for d in initial) else initial,
-        episode_cfg,
-        rcfg,
-    )
+    return run_rows(policy, rows, retriever, protocol, episode_cfg, rcfg)
 
 
 def _most_common_answer(rows: Sequence[dict[str, Any]]) -> str:
@@ -363,7 +352,6 @@ def warmstart(cfg: WarmstartConfig, retriever: Any | None = None) -> Path:
     from trl import SFTConfig, SFTTrainer
 
     from retrievers.factory import load_retriever
-    from s3.train.trainer import load_rows
 
     cfg.check()
     out = Path(cfg.output_dir)
