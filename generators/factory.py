@@ -27,7 +27,8 @@ KINDS = ("offline", "openai", "transformers")
 BASE_URL_ENV = "S3_GENERATOR_BASE_URL"
 
 
-def _field(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING):
+def field(default: Any = dataclasses.MISSING, *, help: str = "", default_factory: Any = dataclasses.MISSING):
+    """A dataclass field with a help text (``s3 <cmd> --help-config`` shows it; every config uses this)."""
     kwargs: dict[str, Any] = {"metadata": {"help": help}}
     if default_factory is not dataclasses.MISSING:
         kwargs["default_factory"] = default_factory
@@ -44,28 +45,28 @@ def _default_base_url() -> str:
 class GeneratorConfig:
     """Which frozen generator to use and how to call it."""
 
-    kind: str = _field("offline", help="offline | openai | transformers")
-    model: str = _field("", help="model name sent to the endpoint, or the local model path (transformers)")
-    base_url: str | list[str] = _field(
+    kind: str = field("offline", help="offline | openai | transformers")
+    model: str = field("", help="model name sent to the endpoint, or the local model path (transformers)")
+    base_url: str | list[str] = field(
         default_factory=_default_base_url,
         help=f"endpoint base URL or list of replicas (openai kind; default from ${BASE_URL_ENV})",
     )
-    api_key_env: str = _field("OPENAI_API_KEY", help="environment variable holding the API key")
-    concurrency: int = _field(32, help="requests in flight at once (openai kind)")
-    timeout: float = _field(60.0, help="seconds per attempt (openai kind)")
-    max_retries: int = _field(3, help="extra attempts after a retryable failure (openai kind)")
-    cache_dir: str | None = _field(None, help="folder of the on-disk response cache; None disables it")
-    extra_body: dict[str, Any] = _field(
+    api_key_env: str = field("OPENAI_API_KEY", help="environment variable holding the API key")
+    concurrency: int = field(32, help="requests in flight at once (openai kind)")
+    timeout: float = field(60.0, help="seconds per attempt (openai kind)")
+    max_retries: int = field(3, help="extra attempts after a retryable failure (openai kind)")
+    cache_dir: str | None = field(None, help="folder of the on-disk response cache; None disables it")
+    extra_body: dict[str, Any] = field(
         default_factory=dict, help="extra JSON fields per request (openai kind)"
     )
-    temperature: float = _field(0.0, help="sampling temperature (0 = greedy)")
-    top_p: float = _field(1.0, help="nucleus sampling mass")
-    max_tokens: int = _field(64, help="answer length limit in tokens")
-    stop: list[str] = _field(default_factory=list, help="stop strings (cut client-side too)")
-    seed: int | None = _field(None, help="sampling seed")
-    device: str = _field("cpu", help="torch device (transformers kind)")
-    batch_size: int = _field(8, help="requests per generate call (transformers kind)")
-    dtype: str = _field("float32", help="torch dtype (transformers kind)")
+    temperature: float = field(0.0, help="sampling temperature (0 = greedy)")
+    top_p: float = field(1.0, help="nucleus sampling mass")
+    max_tokens: int = field(64, help="answer length limit in tokens")
+    stop: list[str] = field(default_factory=list, help="stop strings (cut client-side too)")
+    seed: int | None = field(None, help="sampling seed")
+    device: str = field("cpu", help="torch device (transformers kind)")
+    batch_size: int = field(8, help="requests per generate call (transformers kind)")
+    dtype: str = field("float32", help="torch dtype (transformers kind)")
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

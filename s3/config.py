@@ -22,21 +22,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+# every config declares its fields with this one helper (generators cannot import s3)
+from generators.factory import field as field
+
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type; the message names the field."""
-
-
-def field(default: Any = dataclasses.MISSING, *, help: str = "", default_factory: Any = dataclasses.MISSING):
-    """A dataclass field with a help text (shown by ``s3 <cmd> --help-config``)."""
-    kwargs: dict[str, Any] = {"metadata": {"help": help}}
-    if default_factory is not dataclasses.MISSING:
-        kwargs["default_factory"] = default_factory
-    else:
-        kwargs["default"] = default
-    return dataclasses.field(**kwargs)
 
 
 def _is_dataclass_type(tp: Any) -> bool:
