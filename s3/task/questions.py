@@ -66,49 +66,29 @@ def _fact_sentence(entity: Entity, q: TaskQuestion) -> int:
     return 0
 
 
+#: each type's question (``{}`` is the subject's name) and the relations from the subject to the answer;
+#: a 2-hop type's first relation leads to the bridge entity
+TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "founder_birthplace": ("In which city was the founder of {} born?", ("founder", "birthplace")),
+    "headquarters_country": ("In which country is {} headquartered?", ("headquarters", "country")),
+    "birth_country": ("In which country was {} born?", ("birthplace", "country")),
+    "founder": ("Who founded {}?", ("founder",)),
+    "birthplace": ("In which city was {} born?", ("birthplace",)),
+    "city_country": ("In which country is {}?", ("country",)),
+}
+
+
 def make_question(world: World, qtype: str, subject: Entity) -> TaskQuestion:
     """Instantiate template ``qtype`` for ``subject`` (an organisation, person or city)."""
-    ent = world.entities
-    if qtype == "founder_birthplace":
-        founder = ent[subject.relations["founder"]]
-        return TaskQuestion(
-            qtype,
-            f"In which city was the founder of {subject.name} born?",
-            founder.relations["birthplace"],
-            [subject, founder],
-            founder.name,
-        )
-    if qtype == "headquarters_country":
-        hq = ent[subject.relations["headquarters"]]
-        return TaskQuestion(
-            qtype,
-            f"In which country is {subject.name} headquartered?",
-            hq.relations["country"],
-            [subject, hq],
-            hq.name,
-        )
-    if qtype == "birth_country":
-        city = ent[subject.relations["birthplace"]]
-        return TaskQuestion(
-            qtype,
-            f"In which country was {subject.name} born?",
-            city.relations["country"],
-            [subject, city],
-            city.name,
-        )
-    if qtype == "founder":
-        return TaskQuestion(
-            qtype, f"Who founded {subject.name}?", subject.relations["founder"], [subject], None
-        )
-    if qtype == "birthplace":
-        return TaskQuestion(
-            qtype, f"In which city was {subject.name} born?", subject.relations["birthplace"], [subject], None
-        )
-    if qtype == "city_country":
-        return TaskQuestion(
-            qtype, f"In which country is {subject.name}?", subject.relations["country"], [subject], None
-        )
-    raise ValueError(f"unknown question type {qtype!r}")
+    if qtype not in TEMPLATES:
+        raise ValueError(f"unknown question type {qtype!r}")
+    template, relations = TEMPLATES[qtype]
+    supporting = [subject]
+    for relation in relations[:-1]:  # to the bridge
+        supporting.append(world.entities[supporting[-1].relations[relation]])
+    bridge = supporting[-1].name if len(supporting) > 1 else None
+    answer = supporting[-1].relations[relations[-1]]
+    return TaskQuestion(qtype, template.format(subject.name), answer, supporting, bridge)
 
 
 _SUBJECT_KIND = {
