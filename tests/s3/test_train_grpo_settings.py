@@ -108,3 +108,14 @@ def test_help_config_lists_grpo_config_fields_with_trl_help(capsys):
     assert "grpo.temperature" not in by_name and "grpo.extra" not in by_name
     assert main(["train", "--preset", "7b", "--help-config"]) == 0
     assert "grpo.bf16 = True  # ours: " in capsys.readouterr().out
+
+
+def test_settings_copy_and_pickle_with_their_trl_fields():
+    import copy
+    import pickle
+
+    cfg = load_train_config(preset="7b", overrides=["grpo.adam_beta2=0.99"])
+    for again in (copy.deepcopy(cfg), pickle.loads(pickle.dumps(cfg))):
+        assert to_dict(again) == to_dict(cfg) and again.grpo.adam_beta2 == 0.99
+    with pytest.raises(AttributeError, match="grpo.adam_beta1"):
+        cfg.grpo.adam_beta1  # noqa: B018  (TRL's default, not set here)
