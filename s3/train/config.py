@@ -124,13 +124,14 @@ def trl_grpo_fields() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(trl.GRPOConfig) if f.init}
 
 
-def _trl_type(name: str) -> Any:
+@functools.cache
+def _trl_types() -> dict[str, Any]:
     import trl
 
     try:
-        return typing.get_type_hints(trl.GRPOConfig)[name]
-    except Exception:  # an annotation this Python cannot resolve: take the value as given
-        return Any
+        return typing.get_type_hints(trl.GRPOConfig)
+    except Exception:  # an annotation this Python cannot resolve: take the values as given
+        return {}
 
 
 @dataclass
@@ -218,7 +219,7 @@ def _check_trl_field(name: str, value: Any) -> Any:
             f"{where}: neither a setting of ours nor a field of trl.GRPOConfig (TRL {trl.__version__})"
             f"{close_matches(name, [*fields, 'questions_per_step', 'micro_batch_size', 'train_top_layers'])}"
         )
-    return coerce(value, _trl_type(name), where)
+    return coerce(value, _trl_types().get(name, Any), where)
 
 
 @dataclass
