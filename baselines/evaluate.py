@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from generators.factory import GeneratorConfig, generator_fingerprint
+from s3.commands import add_command, print_settings
 from s3.config import field
 
 log = logging.getLogger(__name__)
@@ -501,12 +502,7 @@ def run_evaluation(cfg: EvalConfig) -> list[dict[str, Any]]:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "evaluate",
-        help="evaluate searchers and baselines with one frozen generator",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, __name__, help="evaluate searchers and baselines with one frozen generator")
     p.add_argument(
         "--preset",
         help="named settings: embedded (the embedded task), 8-3-3 (the paper's setting), general-qa (the paper's "
@@ -583,11 +579,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s3.config import describe
-
     if args.help_config:
-        print("\n".join(describe(EvalConfig)))
-        return 0
+        return print_settings(EvalConfig)
     cfg = config_from_args(args)
     rows = run_evaluation(cfg)
     from evaluation.report import markdown_table, read_notes

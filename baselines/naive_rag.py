@@ -5,12 +5,42 @@ The retriever decides the flavour: RAG-BM25 with a BM25 retriever, RAG-E5 with a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from baselines.base import ContextMethod, ContextRecord, Example
 from evaluation.contexts import retrieval_query
 from retrievers.base import Retriever
+from retrievers.doc import Doc
+
+
+def search_once(
+    retriever: Retriever,
+    examples: Sequence[Example],
+    queries: Sequence[str],
+    k: int,
+    turns: int = 0,
+    trace: Callable[[int, list[Doc]], dict[str, Any]] | None = None,
+) -> list[ContextRecord]:
+    """One search per question: the top ``k`` documents for ``queries[i]`` are the context of ``examples[i]``.
+
+    Args:
+        turns: LLM generations spent per question (a query rewriter: 1).
+        trace: ``trace(i, docs)``, the trace of question ``i`` given its retrieved documents; default:
+            the query and the retrieved ids.
+    """
+    hits = retriever.search(list(queries), k)
+    return [
+        ContextRecord(
+            id=e.id,
+            question=e.question,
+            docs=list(docs[:k]),
+            turns=turns,
+            searches=1,
+            trace=trace(i, docs) if trace else {"queries": [queries[i]], "retrieved": [[d.id for d in docs]]},
+        )
+        for i, (e, docs) in enumerate(zip(examples, hits))
+    ]
 
 
 class NaiveRAG(ContextMethod):
@@ -36,17 +66,7 @@ class NaiveRAG(ContextMethod):
 
     def contexts(self, examples: Sequence[Example]) -> list[ContextRecord]:
         queries = [retrieval_query(e) for e in examples]  # multiple choice: without the options
-        hits = self.retriever.search(queries, self.k)
-        return [
-            ContextRecord(
-                id=e.id,
-                question=e.question,
-                docs=list(docs[: self.k]),
-                searches=1,
-                trace={"queries": [query], "retrieved": [[d.id for d in docs]]},
-            )
-            for e, query, docs in zip(examples, queries, hits)
-        ]
+        return search_once(self.retriever, examples, queries, self.k)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "k": self.k, "retriever": self.retriever_name}

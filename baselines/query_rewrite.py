@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from baselines.base import ContextMethod, ContextRecord, Example, parse_json_query, reasoner_name
+from baselines.naive_rag import search_once
 from generators.base import ChatRequest, Generator, SamplingParams
 from retrievers.base import Retriever
 
@@ -72,18 +73,18 @@ class QueryRewrite(ContextMethod):
             q = parse_json_query(reply)
             fallback.append(q is None)
             queries.append(q if q is not None else e.question)
-        hits = self.retriever.search(queries, self.k)
-        return [
-            ContextRecord(
-                id=e.id,
-                question=e.question,
-                docs=list(docs[: self.k]),
-                turns=1,
-                searches=1,
-                trace={"query": q, "fallback_to_question": fb, "reply": reply},
-            )
-            for e, q, fb, reply, docs in zip(examples, queries, fallback, replies, hits)
-        ]
+        return search_once(
+            self.retriever,
+            examples,
+            queries,
+            self.k,
+            turns=1,
+            trace=lambda i, _: {
+                "query": queries[i],
+                "fallback_to_question": fallback[i],
+                "reply": replies[i],
+            },
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

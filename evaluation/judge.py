@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,22 +117,30 @@ class LLMJudge:
         self, questions: Sequence[str], predictions: Sequence[str], golds: Sequence[Sequence[str] | str]
     ) -> list[bool]:
         """Judge every item; returns one verdict per item (unreadable after the retry -> False)."""
-        requests = self._requests(questions, predictions, golds)
-        verdicts: list[bool | None] = [None] * len(requests)
-        todo = list(range(len(requests)))
-        for attempt in range(self.retries + 1):
-            if not todo:
-                break
-            if attempt:
-                self.stats.retried += len(todo)
-            replies = self.generator.generate([requests[i] for i in todo], self.sampling)
-            todo = self._read(replies, todo, verdicts)
-        return self._finish(verdicts, todo)
+        rounds = self._rounds(questions, predictions, golds)
+        try:
+            batch = next(rounds)
+            while True:
+                batch = rounds.send(self.generator.generate(batch, self.sampling))
+        except StopIteration as done:
+            return done.value
 
     async def ajudge_batch(
         self, questions: Sequence[str], predictions: Sequence[str], golds: Sequence[Sequence[str] | str]
     ) -> list[bool]:
         """Async :meth:`judge_batch` (uses the generator's ``agenerate``)."""
+        rounds = self._rounds(questions, predictions, golds)
+        try:
+            batch = next(rounds)
+            while True:
+                batch = rounds.send(await self.generator.agenerate(batch, self.sampling))
+        except StopIteration as done:
+            return done.value
+
+    def _rounds(self, questions, predictions, golds) -> Generator[list[ChatRequest], list[str], list[bool]]:
+        """The judging rounds, apart from how the generator is called: yields the requests of a round
+        (every item, then the unreadable ones again, ``retries`` times), is sent that round's replies,
+        and returns the verdicts (``StopIteration.value``)."""
         requests = self._requests(questions, predictions, golds)
         verdicts: list[bool | None] = [None] * len(requests)
         todo = list(range(len(requests)))
@@ -141,7 +149,7 @@ class LLMJudge:
                 break
             if attempt:
                 self.stats.retried += len(todo)
-            replies = await self.generator.agenerate([requests[i] for i in todo], self.sampling)
+            replies = yield [requests[i] for i in todo]
             todo = self._read(replies, todo, verdicts)
         return self._finish(verdicts, todo)
 

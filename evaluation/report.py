@@ -201,16 +201,19 @@ def _pyplot():
     return plt
 
 
+def _save_png(fig: Any, path: str | os.PathLike, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` (its folder created) and free it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_genacc(rows: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "GenAcc") -> Path:
     """A grouped bar chart: GenAcc per dataset (groups, plus the average), one bar per method, each
     with its value, and the naive-RAG score as a dashed line across each group."""
-    plt = _pyplot()
-    fig = genacc_figure(rows, title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save_png(genacc_figure(rows, title), path, dpi=120)
 
 
 def genacc_figure(rows: Sequence[dict[str, Any]], title: str = "GenAcc") -> Any:
@@ -288,13 +291,7 @@ def plot_training_curves(
     Returns:
         The PNG path. Raises ``ValueError`` when no requested metric appears in any log.
     """
-    plt = _pyplot()
-    fig = training_figure(logs, keys)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_png(training_figure(logs, keys), path, dpi=110)
 
 
 def training_figure(logs: Sequence[str | os.PathLike], keys: Sequence[str] | None = None) -> Any:

@@ -40,6 +40,22 @@ class SamplingParams:
         }
 
 
+def pair_contexts(questions: Sequence[str], contexts: Sequence[list[Doc]]) -> list[tuple[str, list[Doc]]]:
+    """The ``(question, documents)`` pairs of a batch answer call.
+
+    Raises:
+        ValueError: ``questions`` and ``contexts`` differ in length (a silent ``zip`` would drop answers).
+    """
+    if len(questions) != len(contexts):
+        raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+    return list(zip(questions, contexts))
+
+
+def answer_requests(questions: Sequence[str], contexts: Sequence[list[Doc]]) -> list[ChatRequest]:
+    """The answer-with-context chat request of each question and its documents (see :func:`pair_contexts`)."""
+    return [answer_with_context(q, docs) for q, docs in pair_contexts(questions, contexts)]
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Truncate at the first stop string; some servers keep the stop string in the output, some drop it."""
     cut = len(text)
@@ -83,10 +99,7 @@ class Generator(ABC):
         sampling: SamplingParams | None = None,
     ) -> list[str]:
         """Answer each question from its documents with the answer-with-context prompt."""
-        if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
-        requests = [answer_with_context(q, docs) for q, docs in zip(questions, contexts)]
-        return self.generate(requests, sampling)
+        return self.generate(answer_requests(questions, contexts), sampling)
 
     async def aanswer_batch(
         self,
@@ -95,10 +108,7 @@ class Generator(ABC):
         sampling: SamplingParams | None = None,
     ) -> list[str]:
         """Async :meth:`answer_batch`."""
-        if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
-        requests = [answer_with_context(q, docs) for q, docs in zip(questions, contexts)]
-        return await self.agenerate(requests, sampling)
+        return await self.agenerate(answer_requests(questions, contexts), sampling)
 
     def answer(self, question: str, docs: list[Doc], sampling: SamplingParams | None = None) -> str:
         """Answer one question from ``docs``."""

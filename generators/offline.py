@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generators.base import ChatRequest, Generator, SamplingParams
+from generators.base import ChatRequest, Generator, SamplingParams, pair_contexts
 from retrievers.doc import Doc
 
 #: what the reader says when no sentence of the context relates to the question
@@ -187,12 +187,8 @@ class ExtractiveReader(Generator):
         sampling: SamplingParams | None = None,
     ) -> list[str]:
         """Answer each question from its documents (the records' text; titles are not evidence)."""
-        if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
         self._simulate_latency()
-        answers = [self.read(q, [d.text for d in docs]).answer for q, docs in zip(questions, contexts)]
-        self._log(questions)
-        return answers
+        return self._read_pairs(pair_contexts(questions, contexts))
 
     async def aanswer_batch(
         self,
@@ -203,9 +199,7 @@ class ExtractiveReader(Generator):
         """Async :meth:`answer_batch` (the latency, if any, is awaited, not slept)."""
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        answers = [self.read(q, [d.text for d in docs]).answer for q, docs in zip(questions, contexts)]
-        self._log(questions)
-        return answers
+        return self._read_pairs(pair_contexts(questions, contexts))
 
     def generate(self, requests: list[ChatRequest], sampling: SamplingParams | None = None) -> list[str]:
         """Answer arbitrary chat requests by reading their text.
@@ -230,6 +224,12 @@ class ExtractiveReader(Generator):
         return out
 
     # ------------------------------------------------------------------ internals
+
+    def _read_pairs(self, pairs: list[tuple[str, list[Doc]]]) -> list[str]:
+        """Answer each question from its documents' text, and log the questions."""
+        answers = [self.read(q, [d.text for d in docs]).answer for q, docs in pairs]
+        self._log([q for q, _ in pairs])
+        return answers
 
     def _simulate_latency(self) -> None:
         if self.latency_s:
@@ -369,6 +369,41 @@ def _context_passages(context: str) -> list[str]:
 # ---------------------------------------------------------------- as an OpenAI-compatible endpoint
 
 
+async def hold_slot(gate: asyncio.Semaphore, state: dict, seconds: float) -> None:
+    """Stand in for a model's time on one request: hold one of ``gate``'s slots for ``seconds``.
+
+    ``state["in_flight"]`` counts the requests holding a slot and ``state["max_in_flight"]`` keeps the
+    most at once, so a test or benchmark can see how many requests a client had open.
+    """
+    async with gate:
+        state["in_flight"] += 1
+        state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
+        try:
+            if seconds > 0:
+                await asyncio.sleep(seconds)
+        finally:
+            state["in_flight"] -= 1
+
+
+def chat_completion(text: str, model: str, number: int, messages: list[dict]) -> dict:
+    """The OpenAI ``chat.completion`` body of the answer ``text`` to ``messages`` (the ``number``-th
+    reply; token counts are whitespace words)."""
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+    completion_tokens = len(text.split())
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
 def build_app(reader: ExtractiveReader | None = None, latency_s: float = 0.0, capacity: int = 64):
     """A FastAPI app serving the reader at ``POST /v1/chat/completions`` (OpenAI chat format).
 
@@ -417,14 +452,7 @@ def build_app(reader: ExtractiveReader | None = None, latency_s: float = 0.0, ca
                 raise TypeError
         except Exception:
             return JSONResponse({"error": {"message": "body must be JSON with a 'messages' list"}}, 400)
-        async with gate:
-            state["in_flight"] += 1
-            state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
-            try:
-                if latency_s > 0:
-                    await asyncio.sleep(latency_s)
-            finally:
-                state["in_flight"] -= 1
+        await hold_slot(gate, state, latency_s)
         question, context = _split_request(messages)
         text = reader.read(question, _context_passages(context)).answer
         stop = body.get("stop") or []
@@ -435,22 +463,8 @@ def build_app(reader: ExtractiveReader | None = None, latency_s: float = 0.0, ca
         text = cut_at_stop(text, stop)
         state["requests"] += 1
         state["questions"].append(question)
-        n_prompt = sum(len(str(m.get("content", "")).split()) for m in messages)
         return JSONResponse(
-            {
-                "id": f"chatcmpl-{state['requests']}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", reader.name),
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
-                "usage": {
-                    "prompt_tokens": n_prompt,
-                    "completion_tokens": len(text.split()),
-                    "total_tokens": n_prompt + len(text.split()),
-                },
-            }
+            chat_completion(text, body.get("model", reader.name), state["requests"], messages)
         )
 
     app.router.add_route("/v1/chat/completions", chat, methods=["POST"])

@@ -6,8 +6,9 @@
     s3 serve --model ckpt/ --index idx/
     s3 precompute | s3 train | s3 evaluate | s3 demo
 
-Each subcommand lives in ``s3/commands/<name>.py`` and exposes ``register(subparsers)``; modules
-keep heavy imports inside their ``run`` function so ``s3 --help`` stays fast. A command that composes
+Each subcommand lives in ``s3/commands/<name>.py`` and exposes ``register(subparsers)`` (which adds
+its parser with :func:`s3.commands.add_command`); modules keep heavy imports inside their ``run``
+function so ``s3 --help`` stays fast. A command that composes
 s3 with a package above it (``s3 evaluate``, which runs the baselines beside the searchers) is a
 module of that package, named by an entry point of the :data:`PLUGIN_GROUP` group in ``setup.py``:
 the CLI finds it without ``s3`` importing the package. An error ends the

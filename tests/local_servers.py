@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -20,9 +21,21 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def send_json(handler: BaseHTTPRequestHandler, body: Any, status: int = 200) -> None:
+    """Answer the request ``handler`` (an ``http.server`` handler) with ``body`` as JSON."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def free_port() -> int:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 
+from s3.commands import add_command
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "datasheet",
-        help="statistics of the embedded task",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, __name__, help="statistics of the embedded task")
     p.add_argument("--task-dir", required=True, help="task folder (corpus.jsonl, train/val/test.jsonl)")
     p.add_argument("--seed", type=int, default=0, help="seed used when the task has to be built")
     p.add_argument("--rebuild", action="store_true", help="regenerate the task even if the folder has one")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 
+from s3.commands import add_command, print_settings
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo",
+    p = add_command(
+        subparsers,
+        __name__,
         help="run the whole pipeline on the embedded default (about 14 minutes on 2 CPU cores)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", help="YAML file with DemoConfig fields")
     p.add_argument("--help-config", action="store_true", help="list every setting and exit")
@@ -28,12 +29,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s3.config import describe, load_config
+    from s3.config import load_config
     from s3.demo import DemoConfig, run_demo
 
     if args.help_config:
-        print("\n".join(describe(DemoConfig)))
-        return 0
+        return print_settings(DemoConfig)
     cfg = load_config(DemoConfig, yaml_path=args.config, overrides=args.overrides)
     summary = run_demo(cfg)
     print()

@@ -18,16 +18,13 @@ import argparse
 import json
 import logging
 
+from s3.commands import add_command, print_settings
+
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "precompute",
-        help="naive-RAG cache and training/eval files",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, __name__, help="naive-RAG cache and training/eval files")
     p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. k=3 generator.kind=openai)")
     p.add_argument("--config", help="YAML config file")
     p.add_argument("--task-dir", help="embedded-task folder (built there with --seed if missing)")
@@ -54,12 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from s3.config import describe, load_config
+    from s3.config import load_config
     from s3.precompute import PrecomputeConfig, run_precompute
 
     if args.help_config:
-        print("\n".join(describe(PrecomputeConfig)))
-        return 0
+        return print_settings(PrecomputeConfig)
     flags = {
         "task_dir": args.task_dir,
         "data": args.data,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 
+from s3.commands import add_command
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "report",
-        help="write the results table (Markdown, CSV) and plots of an evaluation run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        subparsers, __name__, help="write the results table (Markdown, CSV) and plots of an evaluation run"
     )
     p.add_argument("run_dir", help="evaluation run folder (holds results.json)")
     p.add_argument("--output", help="where to write (default: the run folder)")

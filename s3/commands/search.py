@@ -19,17 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.records import append_records, read_records
+from s3.commands import add_command
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "search",
-        help="gather documents for a question with a trained searcher",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, __name__, help="gather documents for a question with a trained searcher")
     p.add_argument("question", nargs="?", help="the question (or use --input)")
     p.add_argument(
         "--model", required=True, help="searcher checkpoint folder or hub id (tokenizer for --backend openai)"

@@ -19,6 +19,8 @@ import argparse
 import logging
 import os
 
+from s3.commands import add_command
+
 log = logging.getLogger(__name__)
 
 
@@ -26,11 +28,8 @@ def register(subparsers) -> None:
     from retrievers.server import DEFAULT_MAX_BODY_BYTES
     from s3.serve import DEFAULT_MAX_QUESTIONS, DEFAULT_PORT
 
-    p = subparsers.add_parser(
-        "serve",
-        help="serve a trained searcher (HTTP, OpenAI, MCP) and a page to watch it",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        subparsers, __name__, help="serve a trained searcher (HTTP, OpenAI, MCP) and a page to watch it"
     )
     p.add_argument(
         "overrides", nargs="*", help="generator settings, e.g. generator.kind=openai generator.model=M"

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 
+from s3.commands import add_command
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "tiny-model",
-        help="build a small CPU searcher with a tokenizer trained on your corpus",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        subparsers, __name__, help="build a small CPU searcher with a tokenizer trained on your corpus"
     )
     p.add_argument("--corpus", required=True, help="corpus JSONL ({id, contents} or {id, title, text})")
     p.add_argument(

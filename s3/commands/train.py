@@ -24,16 +24,13 @@ import argparse
 import json
 import logging
 
+from s3.commands import add_command, print_settings
+
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="GRPO training of the searcher",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, __name__, help="GRPO training of the searcher")
     p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. grpo.max_steps=20)")
     p.add_argument(
         "--preset",
@@ -66,7 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s3.config import describe
     from s3.train.config import TrainConfig, load_train_config
 
     overrides = list(args.overrides)
@@ -78,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
         overrides = mode + overrides
     cfg = load_train_config(args.config, overrides, args.preset)
     if args.help_config:
-        print("\n".join(describe(TrainConfig, values=cfg)))
-        return 0
+        return print_settings(TrainConfig, values=cfg)
     if args.dry_run:
         return _dry_run(cfg, args)
     cfg.check()

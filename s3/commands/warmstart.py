@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 
+from s3.commands import add_command, print_settings
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "warmstart",
-        help="supervised warm start on demonstrations",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, __name__, help="supervised warm start on demonstrations")
     p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. epochs=3)")
     p.add_argument(
         "--preset", help="a training preset (tiny, 7b, search-r1, search-r1-tiny) or an episode preset"
@@ -42,13 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from s3.config import describe, load_config
+    from s3.config import load_config
     from s3.train.warmstart import WarmstartConfig, warmstart, warmstart_preset
 
     preset = warmstart_preset(args.preset) if args.preset else None
     if args.help_config:
-        print("\n".join(describe(WarmstartConfig, values=load_config(WarmstartConfig, preset=preset))))
-        return 0
+        return print_settings(WarmstartConfig, values=load_config(WarmstartConfig, preset=preset))
     cfg = load_config(WarmstartConfig, args.config, list(args.overrides), preset=preset)
     cfg.check()
     from s3.errors import check_model_source

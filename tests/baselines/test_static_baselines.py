@@ -6,7 +6,7 @@ import pytest
 
 from baselines.cot import ChainOfThought
 from baselines.direct import DirectAnswer
-from baselines.naive_rag import NaiveRAG
+from baselines.naive_rag import NaiveRAG, search_once
 from baselines.oracle import OracleContext
 from evaluation.run import build_request, evaluate
 from generators.offline import ExtractiveReader
@@ -45,6 +45,21 @@ def test_oracle_hands_over_the_gold_documents(examples, corpus, tmp_path):
         OracleContext(corpus).contexts(bad)
     with pytest.raises(ValueError, match="names no supporting documents"):
         OracleContext(corpus).contexts([type(examples[0])("qy", "Who?", ["x"])])
+
+
+def test_search_once_gives_each_question_the_top_k_of_its_query(examples, bm25):
+    queries = [e.question for e in examples]
+    hits = bm25.search(queries, 2)
+    recs = search_once(bm25, examples, queries, k=2)
+    assert [[d.id for d in r.docs] for r in recs] == [[d.id for d in h] for h in hits]
+    assert [r.trace for r in recs] == [
+        {"queries": [q], "retrieved": [[d.id for d in h]]} for q, h in zip(queries, hits)
+    ]
+    assert {(r.id, r.turns, r.searches) for r in recs} == {(e.id, 0, 1) for e in examples}
+    rewritten = search_once(
+        bm25, examples, queries, k=2, turns=1, trace=lambda i, docs: {"i": i, "n": len(docs)}
+    )
+    assert [(r.turns, r.trace) for r in rewritten] == [(1, {"i": i, "n": 2}) for i in range(len(examples))]
 
 
 def test_oracle_beats_naive_rag_with_the_offline_reader(examples, corpus, bm25, tmp_path):

@@ -81,6 +81,25 @@ def test_judge_retries_once_then_counts_wrong():
     assert judge.stats.retried == 2 and judge.stats.unparsed == 1
 
 
+def test_async_judge_asks_and_retries_like_the_sync_one():
+    for sync in (True, False):
+        gen = ScriptedGenerator(
+            lambda text, attempt: "yes" if "first" in text and attempt == 1 else "hmm, maybe"
+        )
+        judge = LLMJudge(gen)
+        args = (["q", "q"], ["first", "second"], [["x"], ["y"]])
+        verdicts = judge.judge_batch(*args) if sync else asyncio.run(judge.ajudge_batch(*args))
+        assert verdicts == [True, False] and len(gen.calls) == 4, sync
+        assert (judge.stats.items, judge.stats.calls, judge.stats.retried, judge.stats.unparsed) == (
+            2,
+            4,
+            2,
+            1,
+        )
+        assert judge.judge_batch([], [], []) == [] == asyncio.run(judge.ajudge_batch([], [], []))
+        assert len(gen.calls) == 4  # an empty batch asks nothing
+
+
 def test_genacc_calls_judge_only_for_span_failures():
     gen = ScriptedGenerator(lambda text, attempt: "yes")
     judge = LLMJudge(gen)

@@ -136,24 +136,21 @@ def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
 def test_resume_with_other_settings_is_refused(tmp_path):
     examples, docs = toy_world(4)
     evaluate([KeywordMethod(docs)], {"toy": examples}, ExtractiveReader(), tmp_path, progress=False)
-    with pytest.raises(ResumeError, match="answer_settings"):
-        evaluate(
+
+    def with_other_settings(**options):
+        return evaluate(
             [KeywordMethod(docs)],
             {"toy": examples},
             ExtractiveReader(),
             tmp_path,
             settings=AnswerSettings(max_tokens=7),
             progress=False,
+            **options,
         )
-    rows = evaluate(
-        [KeywordMethod(docs)],
-        {"toy": examples},
-        ExtractiveReader(),
-        tmp_path,
-        settings=AnswerSettings(max_tokens=7),
-        overwrite=True,
-        progress=False,
-    )
+
+    with pytest.raises(ResumeError, match="answer_settings"):
+        with_other_settings()
+    rows = with_other_settings(overwrite=True)
     assert rows[0]["n"] == 4
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import time
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from generators.offline import chat_completion, hold_slot
 
 
 def build_app(
@@ -61,31 +62,10 @@ def build_app(
             return JSONResponse(
                 {"error": {"message": f"injected failure {n}"}}, status_code=fail_status, headers=headers
             )
-        async with gate:
-            state["in_flight"] += 1
-            state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
-            try:
-                if latency > 0:
-                    await asyncio.sleep(latency)
-            finally:
-                state["in_flight"] -= 1
-        users = [m["content"] for m in body.get("messages", []) if m.get("role") == "user"]
-        text = f"[{name}] {users[-1] if users else ''}"
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-        return {
-            "id": f"chatcmpl-{n}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", ""),
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": len(text.split()),
-                "total_tokens": prompt_tokens + len(text.split()),
-            },
-        }
+        await hold_slot(gate, state, latency)
+        messages = body.get("messages", [])
+        users = [m["content"] for m in messages if m.get("role") == "user"]
+        return chat_completion(f"[{name}] {users[-1] if users else ''}", body.get("model", ""), n, messages)
 
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
@@ -9,9 +10,16 @@ import urllib.request
 import pytest
 from local_servers import reader_server
 
-from generators.base import SamplingParams
+from generators.base import Generator, SamplingParams
 from generators.factory import load_generator
-from generators.offline import NO_ANSWER, ExtractiveReader, answer_type, split_sentences
+from generators.offline import (
+    NO_ANSWER,
+    ExtractiveReader,
+    answer_type,
+    chat_completion,
+    hold_slot,
+    split_sentences,
+)
 from generators.prompts import answer_with_context, zero_shot
 from retrievers.doc import Doc
 
@@ -119,6 +127,39 @@ def test_latency_and_request_log(tmp_path):
     assert time.perf_counter() - t >= 0.05
     lines = [json.loads(x)["question"] for x in log.read_text().splitlines()]
     assert lines == [Q_FOUNDER_BIRTH, "Who founded Zorbex Industries?"]
+
+
+def test_sync_and_async_answers_agree_and_refuse_unpaired_contexts(tmp_path):
+    log = tmp_path / "requests.jsonl"
+    reader = ExtractiveReader(request_log=log)
+    questions = [Q_FOUNDER_BIRTH, "In which country is Quarnby?"]
+    contexts = [[ORG, FOUNDER], [QUARNBY]]
+    answers = asyncio.run(reader.aanswer_batch(questions, contexts))
+    assert answers == reader.answer_batch(questions, contexts) == ["Quarnby", "Velloria"]
+    assert [json.loads(x)["question"] for x in log.read_text().splitlines()] == questions * 2
+    for answer_batch in (reader.answer_batch, lambda q, c: asyncio.run(reader.aanswer_batch(q, c))):
+        with pytest.raises(ValueError, match="2 questions but 1 contexts"):
+            answer_batch(questions, contexts[:1])  # a silent zip would drop the second answer
+    with pytest.raises(ValueError, match="1 questions but 2 contexts"):
+        asyncio.run(Generator.aanswer_batch(reader, questions[:1], contexts))  # the rendered-prompt path
+    assert len(log.read_text().splitlines()) == 4  # nothing was answered from an unpaired call
+
+
+def test_a_served_request_holds_one_slot_and_gets_an_openai_body():
+    state = {"in_flight": 0, "max_in_flight": 0}
+
+    async def five_requests() -> None:
+        gate = asyncio.Semaphore(2)
+        await asyncio.gather(*(hold_slot(gate, state, 0.01) for _ in range(5)))
+
+    asyncio.run(five_requests())
+    assert state == {"in_flight": 0, "max_in_flight": 2}
+    body = chat_completion("Talen Morvik", "reader", 3, [{"role": "user", "content": "who founded Zorbex?"}])
+    assert body["id"] == "chatcmpl-3" and body["model"] == "reader" and body["object"] == "chat.completion"
+    assert body["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "Talen Morvik"}, "finish_reason": "stop"}
+    ]
+    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 
 
 def test_factory_offline_kind_is_the_reader():

@@ -8,10 +8,12 @@ import json
 import random
 
 import pytest
-from train_fixtures import embedded_run, tiny_overrides  # noqa: F401
+from train_fixtures import embedded_run, tiny_config  # noqa: F401
 
 from s3.policy.scripted import ScriptedPolicy
-from s3.train.config import load_train_config
+
+#: a GRPO step of two questions with two completions each
+TWO_BY_TWO = {"grpo.questions_per_step": 2, "grpo.num_generations": 2}
 
 
 def _scripted_policy(tokenizer, run: dict) -> ScriptedPolicy:
@@ -62,22 +64,19 @@ def contract_trainer(embedded_run, tmp_path):  # noqa: F811
 
     from s3.train.trainer import build_trainer
 
-    cfg = load_train_config(
-        preset="tiny",
-        overrides=tiny_overrides(
-            embedded_run,
-            tmp_path / "out",
-            **{
-                "grpo.max_steps": 1,
-                "grpo.questions_per_step": 2,
-                "grpo.num_generations": 4,
-                "grpo.micro_batch_size": 4,
-                "grpo.beta": 0.1,
-                "grpo.entropy_coef": 0.01,
-                "grpo.mask_truncated_completions": "false",
-                "logging.report_to": "[]",
-            },
-        ),
+    cfg = tiny_config(
+        embedded_run,
+        tmp_path / "out",
+        **{
+            "grpo.max_steps": 1,
+            "grpo.questions_per_step": 2,
+            "grpo.num_generations": 4,
+            "grpo.micro_batch_size": 4,
+            "grpo.beta": 0.1,
+            "grpo.entropy_coef": 0.01,
+            "grpo.mask_truncated_completions": "false",
+            "logging.report_to": "[]",
+        },
     )
     tokenizer = AutoTokenizer.from_pretrained(embedded_run["model"])
     trainer = build_trainer(
@@ -144,19 +143,9 @@ def test_one_step_with_the_trainers_own_model_and_the_s3_reward(embedded_run, tm
     from s3.train.trainer import METRICS_FILE, train
 
     out = tmp_path / "own"
-    cfg = load_train_config(
-        preset="tiny",
-        overrides=tiny_overrides(
-            embedded_run,
-            out,
-            **{
-                "grpo.max_steps": 2,
-                "grpo.questions_per_step": 2,
-                "grpo.num_generations": 2,
-                "save_steps": 1,
-                "grpo.entropy_coef": 0.01,  # a gradient even where the untrained model earns no reward
-            },
-        ),
+    # an entropy term: a gradient even where the untrained model earns no reward
+    cfg = tiny_config(
+        embedded_run, out, **TWO_BY_TWO, **{"grpo.max_steps": 2, "save_steps": 1, "grpo.entropy_coef": 0.01}
     )
     from transformers import AutoModelForCausalLM
 
@@ -191,18 +180,10 @@ def test_resume_continues_from_the_latest_checkpoint(embedded_run, tmp_path):  #
     from s3.train.trainer import train
 
     out = tmp_path / "resume"
-    common = {"grpo.questions_per_step": 2, "grpo.num_generations": 2, "save_steps": 1}
-    first = train(
-        load_train_config(
-            preset="tiny", overrides=tiny_overrides(embedded_run, out, **common, **{"grpo.max_steps": 1})
-        )
-    )
+    common = {**TWO_BY_TWO, "save_steps": 1}
+    first = train(tiny_config(embedded_run, out, **common, **{"grpo.max_steps": 1}))
     assert first["resumed_from"] is None and first["steps"] == 1
-    second = train(
-        load_train_config(
-            preset="tiny", overrides=tiny_overrides(embedded_run, out, **common, **{"grpo.max_steps": 2})
-        )
-    )
+    second = train(tiny_config(embedded_run, out, **common, **{"grpo.max_steps": 2}))
     assert second["resumed_from"].endswith("checkpoint-1") and second["steps"] == 2
 
 
@@ -211,21 +192,8 @@ def test_lora_checkpoints_are_adapters_and_a_merged_model(embedded_run, tmp_path
     from s3.train.trainer import train
 
     out = tmp_path / "lora"
-    cfg = load_train_config(
-        preset="tiny",
-        overrides=tiny_overrides(
-            embedded_run,
-            out,
-            **{
-                "grpo.max_steps": 1,
-                "grpo.questions_per_step": 2,
-                "grpo.num_generations": 2,
-                "lora.enabled": "true",
-                "lora.r": 4,
-                "grpo.beta": 0.05,
-            },
-        ),
-    )
+    lora = {"lora.enabled": "true", "lora.r": 4, "grpo.beta": 0.05}
+    cfg = tiny_config(embedded_run, out, **TWO_BY_TWO, **{"grpo.max_steps": 1}, **lora)
     train(cfg)
     assert (out / "final" / "adapter_config.json").is_file()
     assert (out / "final-merged" / "config.json").is_file()

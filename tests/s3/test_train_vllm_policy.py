@@ -13,6 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from local_servers import send_json
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -21,19 +22,11 @@ class _Recorder(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
 
-    def _send(self, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self):
         if self.path.startswith("/health"):
-            self._send({"status": "ok"})
+            send_json(self, {"status": "ok"})
         else:  # /v1/models
-            self._send({"data": [{"id": "searcher"}]})
+            send_json(self, {"data": [{"id": "searcher"}]})
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -53,7 +46,7 @@ class _Recorder(BaseHTTPRequestHandler):
                         },
                     }
                 )
-        self._send({"choices": choices})
+        send_json(self, {"choices": choices})
 
 
 @pytest.fixture()

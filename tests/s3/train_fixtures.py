@@ -71,6 +71,13 @@ def tiny_overrides(run: dict, out: Path, **extra) -> list[str]:
     return [f"{k}={v}" for k, v in base.items()]
 
 
+def tiny_config(run: dict, out: Path, **extra):
+    """The ``tiny`` preset's training config for ``run``, written to ``out`` (see :func:`tiny_overrides`)."""
+    from s3.train.config import load_train_config
+
+    return load_train_config(preset="tiny", overrides=tiny_overrides(run, out, **extra))
+
+
 @pytest.fixture(scope="session")
 def embedded_run(tmp_path_factory):
     return build_embedded_run(tmp_path_factory.mktemp("embedded_run"))
