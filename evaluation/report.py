@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.run import METRIC_COLUMNS, load_results
+from retrievers.corpus import iter_records
 
 log = logging.getLogger(__name__)
 
@@ -255,22 +256,13 @@ def genacc_figure(rows: Sequence[dict[str, Any]], title: str = "GenAcc") -> Any:
 def read_training_log(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a training JSONL log: one JSON object per line with a ``step`` (or ``global_step``) and metrics.
 
-    Blank lines are skipped; a bad line raises ``ValueError`` naming file and line. Lines without a
+    Blank lines are skipped; a bad line raises ``CorpusError`` (a ``ValueError``) naming file and line. Lines without a
     step get their position as step.
     """
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{path}, line {lineno}: expected a JSON object")
-            rec.setdefault("step", rec.get("global_step", len(out)))
-            out.append(rec)
+    for _, rec in iter_records(path):
+        rec.setdefault("step", rec.get("global_step", len(out)))
+        out.append(rec)
     return out
 
 

@@ -17,7 +17,7 @@ import gzip
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import IO
@@ -50,15 +50,26 @@ def _open_text(path: Path) -> IO[str]:
     return open(path, encoding="utf-8")
 
 
-def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+def iter_records(
+    path: str | os.PathLike,
+    error: Callable[[Path, int | None, str], Exception] = CorpusError,
+) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, record)`` for each non-blank JSON line of ``path`` (1-based lines).
 
+    The one strict JSONL reader of the project (corpora, QA files, question lists, training logs);
+    ``.gz`` files are read transparently.
+
+    Args:
+        path: the JSONL file.
+        error: builds the exception to raise from ``(path, line or None, message)``; the caller's own
+            error type (``CorpusError`` by default).
+
     Raises:
-        CorpusError: the file is missing, or a line is not a JSON object.
+        CorpusError (or what ``error`` builds): the file is missing, or a line is not a JSON object.
     """
     path = Path(path)
     if not path.is_file():
-        raise CorpusError(path, None, "corpus file not found")
+        raise error(path, None, "file not found")
     with _open_text(path) as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
@@ -66,9 +77,9 @@ def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise CorpusError(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+                raise error(path, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
             if not isinstance(record, dict):
-                raise CorpusError(path, lineno, f"expected a JSON object, got {type(record).__name__}")
+                raise error(path, lineno, f"expected a JSON object, got {type(record).__name__}")
             yield lineno, record
 
 

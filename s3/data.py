@@ -29,11 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrievers.corpus import iter_records
+
 log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
     """Malformed QA data; the message names the file, the line or row, and the field."""
+
+
+def _data_error(path: Path, line: int | None, message: str) -> DataError:
+    return DataError(f"{path}:{line}: {message}" if line is not None else f"{path}: {message}")
 
 
 @dataclass
@@ -192,16 +198,9 @@ def read_flashrag_jsonl(
     source = source or path.parent.name or path.stem
     split = split or _infer_split(path)
     out = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            out.append(example_from_record(record, where, source, split, default_id=f"{split}-{len(out)}"))
+    for lineno, record in iter_records(path, error=_data_error):
+        where = f"{path}:{lineno}"
+        out.append(example_from_record(record, where, source, split, default_id=f"{split}-{len(out)}"))
     if not out:
         raise DataError(f"{path}: no questions in file")
     return out

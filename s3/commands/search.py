@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.records import append_records, read_records
+from retrievers.corpus import CorpusError, iter_records
 from s3.commands import add_command
 
 log = logging.getLogger(__name__)
@@ -74,17 +75,10 @@ def register(subparsers) -> None:
 def read_questions(path: str) -> list[dict[str, Any]]:
     """Rows of a JSONL question file; each needs a non-empty ``question`` (errors name the line)."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not str(row.get("question", "")).strip():
-                raise ValueError(f"{path}:{lineno}: a row needs a non-empty 'question' field")
-            rows.append(row)
+    for lineno, row in iter_records(path):
+        if not str(row.get("question", "")).strip():
+            raise CorpusError(path, lineno, "a row needs a non-empty 'question' field")
+        rows.append(row)
     return rows
 
 

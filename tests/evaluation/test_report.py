@@ -117,7 +117,7 @@ def test_training_curves_errors_and_default_keys(tmp_path):
         plot_training_curves([log], tmp_path / "d.png", keys=["reward"])
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"step": 1}\n{oops\n')
-    with pytest.raises(ValueError, match=r"bad.jsonl, line 2"):
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not valid JSON"):
         read_training_log(bad)
 
 

@@ -188,3 +188,40 @@ def test_filter_training_drops_yes_no_and_rag_correct():
     assert len(kept) == 6
     with pytest.raises(ValueError, match="rag_cache"):
         filter_training(examples)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"question": "Who?"}', "{not json"], r"q\.jsonl:2: not valid JSON \(.* at column 2\)"),
+        (['{"question": "Who?"}', '["a list"]'], r"q\.jsonl:2: expected a JSON object, got list"),
+        (['{"question": "Who?"}', "", '{"question": "  "}'], r"q\.jsonl:3: a row needs a non-empty 'question'"),
+    ],
+)
+def test_search_command_question_file_errors_name_the_file_and_line(tmp_path, lines, message):
+    from s3.commands.search import read_questions
+
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_questions(str(path))
+
+
+def test_search_command_reads_question_rows_in_order_skipping_blank_lines(tmp_path):
+    from s3.commands.search import read_questions
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "Who?", "id": 7}\n\n{"question": "Where?"}\n', encoding="utf-8")
+    assert read_questions(str(path)) == [{"question": "Who?", "id": 7}, {"question": "Where?"}]
+
+
+def test_a_gzipped_flashrag_file_reads_like_the_plain_one(tmp_path):
+    import gzip
+
+    row = '{"question": "Who?", "golden_answers": ["Ann"]}\n'
+    (tmp_path / "test.jsonl").write_text(row, encoding="utf-8")
+    with gzip.open(tmp_path / "test.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(row)
+    plain = read_flashrag_jsonl(tmp_path / "test.jsonl", split="test")
+    packed = read_flashrag_jsonl(tmp_path / "test.jsonl.gz", split="test")
+    assert [(e.question, e.golden_answers) for e in plain] == [(e.question, e.golden_answers) for e in packed]
