@@ -8,7 +8,10 @@ a memory-mapped document store (:mod:`retrievers.docstore`) so results are full 
 
 The build streams: documents go to disk as they are read, postings are spilled per chunk and then
 assembled column block by column block under a memory budget, so a corpus larger than RAM can be
-indexed. Search uses the exact MaxScore kernel of :mod:`retrievers.bm25_kernels`.
+indexed. Search uses the exact MaxScore kernel of :mod:`retrievers.bm25_kernels`: on the 500k-passage
+benchmark it answered 2.1x (kernel to kernel) to 3.2x (end to end) the queries per second of bm25s'
+own numba backend on the same index, with the same top 10 up to tie order
+(benchmarks/retrieval/RESULTS.md).
 """
 
 from __future__ import annotations

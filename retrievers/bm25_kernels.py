@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # numba is optional (the ``fast`` extra); the numpy path gives the same results
+try:  # numba is a core dependency; without it, the numpy path gives the same results (slower)
     import numba
 
     HAVE_NUMBA = True
@@ -60,6 +60,21 @@ def _select(acc, cand, n_cand, k, top_s, top_d):
         d = cand[c]
         filled = _insert_topk(acc[d], d, top_s, top_d, filled, k)
     return filled
+
+
+@_jit
+def _prune(acc, cand, n_cand, rest, theta):
+    """Keep (in order, at the front of ``cand``) the candidates whose score plus ``rest`` (the most the
+    remaining terms can add) still reaches ``theta``; the others' scores are reset. Returns how many."""
+    kept = 0
+    for c in range(n_cand):
+        d = cand[c]
+        if acc[d] + rest >= theta:
+            cand[kept] = d
+            kept += 1
+        else:
+            acc[d] = 0.0
+    return kept
 
 
 @_jit
@@ -108,14 +123,7 @@ def _search_one(data, indices, indptr, col_max, terms, weights, k, acc, cand, ou
     if i < m:
         # Phase 2: only candidates can make the top k; probe the remaining lists for them.
         cs = np.sort(cand[:n_cand])
-        n = 0
-        for c in range(n_cand):
-            d = cs[c]
-            if acc[d] + suffix[i] >= theta:
-                cs[n] = d
-                n += 1
-            else:
-                acc[d] = 0.0
+        n = _prune(acc, cs, n_cand, suffix[i], theta)
         while i < m and n > 0:
             t = terms[order[i]]
             w = weights[order[i]]
@@ -145,15 +153,7 @@ def _search_one(data, indices, indptr, col_max, terms, weights, k, acc, cand, ou
             if n > k:
                 _select(acc, cs, n, k, top_s, top_d)
                 theta = top_s[k - 1]
-                kept = 0
-                for c in range(n):
-                    d = cs[c]
-                    if acc[d] + suffix[i] >= theta:
-                        cs[kept] = d
-                        kept += 1
-                    else:
-                        acc[d] = 0.0
-                n = kept
+                n = _prune(acc, cs, n, suffix[i], theta)
         filled = _select(acc, cs, n, k, top_s, top_d)
         for c in range(n):
             acc[cs[c]] = 0.0

@@ -7,15 +7,21 @@
     optional "topk_retrieval" / "topk_rerank" call the retriever's ``search_rerank(queries, n, k)``.
     GET /health -> {"status": "ok", ...}
 
-Requests are validated as upstream's server reads them (:mod:`retrievers.wire`, also the OpenAPI
-schema); a bearer token, when set, guards every route; bodies over ``max_body_bytes`` get 413.
-Searches never run on the event loop: concurrent requests are queued, merged into batches (while one
-batch is searching, the next one fills up) and searched on worker threads, so one slow search does
-not block other clients and many small requests cost one batched search. ``POST /retrieve`` is
-answered by a lean ASGI path in front of FastAPI (orjson, no per-request models, pre-serialised
-bytes); the FastAPI route with the same handler stays for the schema and as the fallback. With
-``workers`` > 1, several server processes share the port, each opening the (memory-mapped) index.
-Run it with ``python -m retrievers.server --index DIR`` or ``s3 serve-retriever --index DIR``.
+This module holds the app (its routes and the ``/retrieve`` handler) and how it is run; the pieces:
+
+- :mod:`retrievers.wire`: requests validated as upstream's server reads them, the response envelope,
+  JSON bytes (orjson) and the OpenAPI schema.
+- :mod:`retrievers.asgi`: the lean ASGI path in front of FastAPI: a bearer token, when set, guards
+  every route; bodies over ``max_body_bytes`` get 413; ``POST /retrieve`` is answered from the body
+  bytes (no per-request models, pre-serialised bytes). The FastAPI route with the same handler stays
+  for the schema and as the fallback.
+- :mod:`retrievers.batching`: searches never run on the event loop: concurrent requests are queued,
+  merged into batches (while one batch is searching, the next one fills up) and searched on worker
+  threads, so one slow search does not block other clients and many small requests cost one
+  batched search.
+
+With ``workers`` > 1, several server processes share the port, each opening the (memory-mapped)
+index. Run it with ``python -m retrievers.server --index DIR`` or ``s3 serve-retriever --index DIR``.
 """
 
 from __future__ import annotations
@@ -26,40 +32,24 @@ import json
 import logging
 import mmap
 import os
-import secrets
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from retrievers.asgi import RequestGuard
 from retrievers.base import Retriever
-from retrievers.wire import RequestError, parse_request, render_result, retrieve_openapi
-
-
-def _builtin(value: Any) -> Any:
-    """numpy scalars/arrays (scores, ids a retriever left unconverted) as plain Python values."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-try:  # optional speed-up (pulled by the package's install_requires); the stdlib is the fallback
-    import orjson
-
-    def _dumps(value: Any) -> bytes:
-        return orjson.dumps(value, default=_builtin)
-
-    _loads = orjson.loads
-except ImportError:  # pragma: no cover - exercised only without orjson
-
-    def _dumps(value: Any) -> bytes:
-        return json.dumps(value, ensure_ascii=False, default=_builtin).encode("utf-8")
-
-    _loads = json.loads
+from retrievers.batching import Batcher
+from retrievers.wire import (
+    RequestError,
+    detail_body,
+    dumps,
+    loads,
+    parse_request,
+    render_result,
+    retrieve_openapi,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,102 +59,6 @@ DEFAULT_MAX_QUERIES = 4096
 #: request body limit (8 MiB: 4,096 queries of 2 KB each)
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
 CONFIG_ENV = "S3_RETRIEVER_SERVER_CONFIG"  # how ``serve`` hands its settings to worker processes
-
-
-@dataclass
-class _Pending:
-    queries: list
-    k: int
-    future: asyncio.Future = field(repr=False)
-
-
-def _first_k(result: list, k: int) -> list:
-    return result[:k]
-
-
-class Batcher:
-    """Merges concurrent requests into batched calls of ``run(inputs, k)`` on a few worker threads.
-
-    ``run`` gets the inputs of every merged request (in order) and the largest ``k`` among them, and
-    returns one result per input; each request gets its own results back, each cut to the request's
-    own ``k`` by ``trim`` (default: the first ``k`` items). The retrieval server batches
-    ``retriever.search``; ``s3 serve`` batches a searcher's ``search_batch`` the same way.
-
-    ``gather_s``: when the previous batch merged several requests (concurrent clients, answered
-    together, come back together), wait up to this long for more before running a batch; a lone
-    client never waits. 0 (the retrieval server): run with whatever is queued.
-    """
-
-    def __init__(
-        self,
-        run: Callable[[list, int], list],
-        workers: int,
-        max_batch: int,
-        trim: Callable[[Any, int], Any] = _first_k,
-        gather_s: float = 0.0,
-    ):
-        self.run = run
-        self.trim = trim
-        self.gather_s = gather_s
-        self._last_merged = 1
-        self.workers = workers
-        self.max_batch = max_batch
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="retrieve")
-        self.queue: asyncio.Queue[_Pending] | None = None
-        self.tasks: list[asyncio.Task] = []
-
-    def start(self) -> None:
-        self.queue = asyncio.Queue()
-        self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
-
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-    async def search(self, queries: list, k: int) -> list:
-        if self.queue is None:
-            self.start()
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(queries, k, future))
-        return await future
-
-    async def _worker(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            size = len(batch[0].queries)
-            if self.gather_s > 0 and self._last_merged > 1:
-                deadline = loop.time() + self.gather_s
-                while size < self.max_batch and (left := deadline - loop.time()) > 0:
-                    try:
-                        item = await asyncio.wait_for(self.queue.get(), left)
-                    except asyncio.TimeoutError:
-                        break
-                    batch.append(item)
-                    size += len(item.queries)
-            while size < self.max_batch and not self.queue.empty():
-                item = self.queue.get_nowait()
-                batch.append(item)
-                size += len(item.queries)
-            self._last_merged = len(batch)
-            queries = [q for item in batch for q in item.queries]
-            k = max(item.k for item in batch)
-            try:
-                results = await loop.run_in_executor(self.executor, self.run, queries, k)
-            except Exception as exc:  # answered as HTTP 500 to every request in the batch
-                log.exception("search failed for a batch of %d queries", len(queries))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            start = 0
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_result(
-                        [self.trim(r, item.k) for r in results[start : start + len(item.queries)]]
-                    )
-                start += len(item.queries)
 
 
 class _RetrieveHandler:
@@ -179,20 +73,20 @@ class _RetrieveHandler:
 
     async def __call__(self, body: bytes) -> tuple[int, bytes]:
         try:
-            payload = _loads(body)
+            payload = loads(body)
         except ValueError as exc:  # json.JSONDecodeError, orjson.JSONDecodeError, bad UTF-8
-            return 400, _detail(f"request body is not valid JSON: {exc}")
+            return 400, detail_body(f"request body is not valid JSON: {exc}")
         try:
             req = parse_request(payload, *self.limits)
         except RequestError as exc:
-            return exc.status, _detail(str(exc))
+            return exc.status, detail_body(str(exc))
         if not req.queries:
             return 200, b'{"result":[]}'
         try:
             if req.rerank is not None:
                 rerank = getattr(self.retriever, "search_rerank", None)
                 if rerank is None:
-                    return 400, _detail(
+                    return 400, detail_body(
                         "'topk_retrieval'/'topk_rerank' need a reranking retriever; this server has "
                         f"{type(self.retriever).__name__}, send 'topk' instead"
                     )
@@ -200,129 +94,10 @@ class _RetrieveHandler:
                 results = await loop.run_in_executor(self.batcher.executor, rerank, req.queries, *req.rerank)
             else:
                 results = await self.batcher.search(req.queries, req.topk)
-            return 200, _dumps(render_result(results, req.return_scores))
+            return 200, dumps(render_result(results, req.return_scores))
         except Exception as exc:
             log.exception("retrieval failed")
-            return 500, _detail(f"retrieval failed: {type(exc).__name__}: {exc}")
-
-
-def _detail(message: str) -> bytes:
-    return _dumps({"detail": message})
-
-
-def detail_body(message: str) -> bytes:
-    """An error response body, ``{"detail": message}``, as every route of these servers answers."""
-    return _detail(message)
-
-
-_UNAUTHORIZED = b'{"detail":"missing or wrong bearer token"}'
-
-#: a POST route answered directly from the request body: ``await handler(body) -> (status, JSON bytes)``
-BodyHandler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
-
-
-async def _respond(send: Any, status: int, content: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
-
-
-def bearer_authorized(token: bytes | None, authorization: bytes | None) -> bool:
-    """``Authorization: Bearer <token>``; the scheme name is case-insensitive (RFC 9110)."""
-    if token is None:
-        return True
-    scheme, _, credentials = (authorization or b"").strip().partition(b" ")
-    return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), token)
-
-
-class RequestGuard:
-    """ASGI middleware in front of every route: the bearer token (every route), the body-size limit
-    (every POST: its body is read here, up to the limit), and the POST ``routes`` answered directly
-    from their body bytes (the lean path); everything else goes on to the wrapped app.
-
-    Args:
-        app: the ASGI app behind it (FastAPI).
-        routes: path -> :data:`BodyHandler` for the POST routes answered here.
-        max_body_bytes: largest request body accepted (more: 413).
-        token: if set, every request needs ``Authorization: Bearer <token>`` (else 401).
-        public: ``GET`` paths served without the token (exact, or a prefix when ending in ``*``):
-            static files holding no data, such as a page that then sends the token itself.
-    """
-
-    def __init__(
-        self, app: Any, routes: dict[str, BodyHandler], max_body_bytes: int, token: str | None = None,
-        public: tuple[str, ...] = (),
-    ):  # fmt: skip
-        self.app = app
-        self.routes = routes
-        self.max_body_bytes = max_body_bytes
-        self.token = token.encode() if token is not None else None
-        self.public = public
-
-    def _public(self, scope: dict) -> bool:
-        path = scope["path"]
-        return scope["method"] == "GET" and any(
-            path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in self.public
-        )
-
-    def _too_large(self, size: int | str) -> bytes:
-        return _detail(
-            f"request body of {size} bytes exceeds this server's limit of {self.max_body_bytes} bytes"
-        )
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        if not bearer_authorized(self.token, headers.get(b"authorization")) and not self._public(scope):
-            await _respond(send, 401, _UNAUTHORIZED)
-            return
-        if scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _respond(send, 413, self._too_large(int(declared)))
-            return
-        body = await self._read_body(receive, send)
-        if body is None:  # answered with 413, or the client left
-            return
-        handler = self.routes.get(scope["path"])
-        if handler is None:  # a POST route behind: it reads the body already read here
-            await self.app(scope, _replay(body, receive), send)
-            return
-        status, content = await handler(body)
-        await _respond(send, status, content)
-
-    async def _read_body(self, receive: Any, send: Any) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:  # chunked upload without a Content-Length
-                await _respond(send, 413, self._too_large(f"more than {self.max_body_bytes}"))
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """``receive`` that gives ``body`` whole, then waits on the connection (for a disconnect)."""
-    sent = False
-
-    async def replay() -> dict:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+            return 500, detail_body(f"retrieval failed: {type(exc).__name__}: {exc}")
 
 
 def create_app(

@@ -1,4 +1,4 @@
-"""The ``/retrieve`` wire format: request validation, the response envelope, and their OpenAPI schema.
+"""The ``/retrieve`` wire format: request validation, the response envelope, JSON bytes, and the schema.
 
 Requests are read the way upstream's pydantic server reads them (``"topk": "3"``, ``3.0`` and
 ``"3.0"`` are 3; ``"return_scores": "true"`` is true), so a client that worked against Search-R1's
@@ -14,6 +14,35 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrievers.doc import Doc
+
+
+def _builtin(value: Any) -> Any:
+    """numpy scalars/arrays (scores, ids a retriever left unconverted) as plain Python values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+try:  # optional speed-up (pulled by the package's install_requires); the stdlib is the fallback
+    import orjson
+
+    def dumps(value: Any) -> bytes:
+        """``value`` as compact UTF-8 JSON bytes (numpy values as plain ones)."""
+        return orjson.dumps(value, default=_builtin)
+
+    loads = orjson.loads
+except ImportError:  # pragma: no cover - exercised only without orjson
+
+    def dumps(value: Any) -> bytes:
+        """``value`` as compact UTF-8 JSON bytes (numpy values as plain ones)."""
+        return json.dumps(value, ensure_ascii=False, default=_builtin).encode("utf-8")
+
+    loads = json.loads
+
+
+def detail_body(message: str) -> bytes:
+    """An error response body, ``{"detail": message}``, as every route of these servers answers."""
+    return dumps({"detail": message})
 
 
 class RequestError(ValueError):

@@ -395,3 +395,27 @@ def _json_or_text(response: httpx.Response) -> Any:
 def clean_snippet(text: Any) -> str:
     """Snippet text without HTML highlights or entities (engines mark query terms with tags)."""
     return strip_tags(str(text or ""))
+
+
+def organic_results(
+    items: Any, *, snippet: str = "snippet", url: str = "link", position: str | None = None
+) -> list[WebResult]:
+    """:class:`WebResult` of each result object of an engine's list (``None``: no results), read from
+    its ``title`` and the fields named ``snippet``, ``url`` and (if given) ``position``."""
+    return [
+        WebResult(
+            title=clean_snippet(r.get("title")),
+            snippet=clean_snippet(r.get(snippet)),
+            url=r.get(url, ""),
+            position=r.get(position) if position else None,
+        )
+        for r in items or []
+    ]
+
+
+def whole_page_size(count: int, offset: int) -> int:
+    """The largest page size up to ``count`` that divides ``offset``, for engines that page by whole
+    pages (the request asks for page ``offset // size``) instead of taking a result offset."""
+    if offset % count:
+        return next(c for c in range(min(count, offset), 0, -1) if offset % c == 0)
+    return count

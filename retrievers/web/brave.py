@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from retrievers.retry import parse_retry_after
-from retrievers.web.base import RequestSpec, WebResult, WebSearchRetriever, clean_snippet
+from retrievers.web.base import RequestSpec, WebResult, WebSearchRetriever, organic_results, whole_page_size
 
 
 class BraveSearch(WebSearchRetriever):
@@ -33,24 +33,14 @@ class BraveSearch(WebSearchRetriever):
     max_results = 200  # offset at most 9 pages of 20
 
     def _build_request(self, query: str, count: int, offset: int) -> RequestSpec:
-        if offset % count:
-            # Brave pages by whole pages of ``count``; ask for a page size that divides the offset.
-            count = next(c for c in range(min(count, offset), 0, -1) if offset % c == 0)
+        count = whole_page_size(count, offset)  # Brave's ``offset`` counts whole pages of ``count``
         params = {**self.params, "q": query, "count": count, "offset": offset // count}
         return RequestSpec(
             "GET", "/res/v1/web/search", params=params, headers={"X-Subscription-Token": self._api_key}
         )
 
     def _parse(self, payload: Any) -> list[WebResult]:
-        web = payload.get("web") or {}
-        return [
-            WebResult(
-                title=clean_snippet(r.get("title")),
-                snippet=clean_snippet(r.get("description")),
-                url=r.get("url", ""),
-            )
-            for r in web.get("results") or []
-        ]
+        return organic_results((payload.get("web") or {}).get("results"), snippet="description", url="url")
 
     def _error_detail(self, payload: Any) -> str:
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):

@@ -15,7 +15,7 @@ import hashlib
 import os
 from typing import Any
 
-from retrievers.web.base import RequestSpec, WebAuthError, WebResult, WebSearchRetriever, clean_snippet
+from retrievers.web.base import RequestSpec, WebAuthError, WebResult, WebSearchRetriever, organic_results
 
 
 class GoogleSearch(WebSearchRetriever):
@@ -47,14 +47,7 @@ class GoogleSearch(WebSearchRetriever):
         )
 
     def _parse(self, payload: Any) -> list[WebResult]:
-        return [
-            WebResult(
-                title=clean_snippet(it.get("title")),
-                snippet=clean_snippet(it.get("snippet")),
-                url=it.get("link", ""),
-            )
-            for it in payload.get("items") or []
-        ]
+        return organic_results(payload.get("items"))
 
     def _error_detail(self, payload: Any) -> str:
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):

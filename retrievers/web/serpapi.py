@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from retrievers.web.base import RequestSpec, WebResult, WebSearchError, WebSearchRetriever, clean_snippet
+from retrievers.web.base import RequestSpec, WebResult, WebSearchError, WebSearchRetriever, organic_results
 
 ENGINES = ("google", "bing")
 
@@ -59,15 +59,7 @@ class SerpApiSearch(WebSearchRetriever):
             if status == "Success":  # the engine found nothing for this query
                 return []
             raise WebSearchError(f"{self.engine_name}: {payload['error']}", engine=self.engine_name)
-        return [
-            WebResult(
-                title=clean_snippet(r.get("title")),
-                snippet=clean_snippet(r.get("snippet")),
-                url=r.get("link", ""),
-                position=r.get("position"),
-            )
-            for r in payload.get("organic_results") or []
-        ]
+        return organic_results(payload.get("organic_results"), position="position")
 
     def _error_detail(self, payload: Any) -> str:
         if isinstance(payload, dict) and payload.get("error"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from retrievers.web.base import RequestSpec, WebResult, WebSearchRetriever, clean_snippet
+from retrievers.web.base import RequestSpec, WebResult, WebSearchRetriever, organic_results, whole_page_size
 
 
 class SerperSearch(WebSearchRetriever):
@@ -28,22 +28,12 @@ class SerperSearch(WebSearchRetriever):
     max_results = 100
 
     def _build_request(self, query: str, count: int, offset: int) -> RequestSpec:
-        # Serper pages are whole pages of ``num``; pick a page size that divides the offset.
-        if offset % count:
-            count = next(c for c in range(min(count, offset), 0, -1) if offset % c == 0)
+        count = whole_page_size(count, offset)  # Serper pages are whole pages of ``num``
         body = {**self.params, "q": query, "num": count, "page": offset // count + 1}
         return RequestSpec("POST", "/search", json=body, headers={"X-API-KEY": self._api_key})
 
     def _parse(self, payload: Any) -> list[WebResult]:
-        return [
-            WebResult(
-                title=clean_snippet(r.get("title")),
-                snippet=clean_snippet(r.get("snippet")),
-                url=r.get("link", ""),
-                position=r.get("position"),
-            )
-            for r in payload.get("organic") or []
-        ]
+        return organic_results(payload.get("organic"), position="position")
 
     def _error_detail(self, payload: Any) -> str:
         if isinstance(payload, dict) and "message" in payload:

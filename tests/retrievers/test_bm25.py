@@ -124,6 +124,36 @@ def test_numba_and_numpy_backends_agree_exactly(tmp_path):
     np.testing.assert_allclose(scores_f, scores_s, rtol=1e-6)
 
 
+def test_bm25s_numba_backend_on_our_index_ranks_the_same_up_to_ties(tmp_path):
+    """The comparison of benchmarks/retrieval/RESULTS.md: bm25s' numba search reads our Lucene-normed
+    impacts, so its top k differ from ours only in which of equally scored documents come first."""
+    if not HAVE_NUMBA:
+        pytest.skip("numba is not installed (a core dependency): bm25s' numba backend needs it")
+    import bm25s
+
+    docs = _random_corpus(1500, seed=5)
+    ours = BM25Retriever.build(docs, tmp_path / "idx", chunk_size=500)
+    theirs = bm25s.BM25.load(tmp_path / "idx", mmap=True, backend="numba")
+    rng = random.Random(4)
+    texts = [docs[rng.randrange(1500)].text.split() for _ in range(64)]
+    queries = [" ".join(rng.sample(t, min(len(t), rng.randint(1, 6)))) for t in texts]
+    ids = [[ours.vocab[t] for t in terms] for terms in ours.analyzer.terms_batch(queries)]
+    assert all(ids)
+    k = 10
+    res = theirs.retrieve(ids, k=k, n_threads=1, show_progress=False)
+    rows, scores = ours.search_ids(queries, k)
+    np.testing.assert_allclose(res.scores, scores, rtol=1e-5)  # the same scores rank by rank
+    differ = 0
+    for mine, my_scores, other, other_scores in zip(rows, scores, res.documents, res.scores):
+        kth = my_scores[-1]
+        moved = [s for r, s in zip(mine, my_scores) if r not in other] + [
+            s for r, s in zip(other, other_scores) if r not in mine
+        ]
+        assert all(abs(s - kth) <= 1e-5 * kth for s in moved), "a document enters above the k-th score"
+        differ += mine.tolist() != other.tolist()
+    assert differ < len(queries) // 2  # most lists are identical; the rest order tied documents differently
+
+
 def test_ties_go_to_lower_row_and_short_results(tmp_path):
     docs = [Doc(str(i), "same", "alpha beta") for i in range(5)] + [Doc("x", "other", "gamma")]
     retriever = BM25Retriever.build(docs, tmp_path / "idx")

@@ -302,6 +302,14 @@ def test_spec_builder_and_env_keys(srv, monkeypatch):
         build_web_retriever({"kind": "brave", "api_key": "x", "colour": "red"})
 
 
+def test_whole_page_size_divides_the_offset():
+    from retrievers.web.base import whole_page_size
+
+    assert whole_page_size(20, 0) == 20 and whole_page_size(5, 20) == 5  # already a whole page
+    assert whole_page_size(10, 25) == 5 and whole_page_size(10, 7) == 7 and whole_page_size(4, 7) == 1
+    assert all(25 % whole_page_size(c, 25) == 0 for c in range(1, 30))
+
+
 def test_pagination_google_and_brave(srv):
     with make("google", srv) as web:
         docs = web.search(["rivers"], k=15)[0]
