@@ -32,6 +32,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from retrievers.doc import Doc
 from s3.episode import Episode, EpisodeConfig, dedupe_docs
@@ -76,20 +77,37 @@ def render_docs_r1(docs: Sequence[Doc]) -> str:
     return "".join(lines)
 
 
-def r1_episode_config(docs_per_search: int = 3, max_turns: int = 4, initial_k: int = 0) -> EpisodeConfig:
-    """Episode rules of Search-R1 mode: ``docs_per_search`` per search, ``max_turns`` searches, no selection.
+#: Search-R1 mode's episode rules, as :class:`EpisodeConfig` fields: the fairness setting the s3 paper
+#: compares Search-R1 under (3 documents a search, at most 4 searches, no initial retrieval, nothing
+#: selected). Every Search-R1 default starts from these: :func:`r1_episode_config`, ``SearcherConfig.for_mode``,
+#: the ``search-r1`` training presets, ``s3 train --mode search-r1`` and the evaluation baseline.
+EPISODE_RULES: dict[str, Any] = {
+    "docs_per_search": 3,
+    "select_cap": None,
+    "max_turns": 4,
+    "initial_k": 0,
+    "include_initial": "never",
+    "use_selection": False,
+}
 
-    The defaults are the fairness setting the s3 paper compares Search-R1 under (3 documents a search,
-    at most 4 searches, no initial retrieval). With ``initial_k > 0`` the first results for the raw
-    question are shown in the prompt and reach the context too.
+
+def r1_episode_config(
+    docs_per_search: int = EPISODE_RULES["docs_per_search"],
+    max_turns: int = EPISODE_RULES["max_turns"],
+    initial_k: int = EPISODE_RULES["initial_k"],
+) -> EpisodeConfig:
+    """Episode rules of Search-R1 mode (:data:`EPISODE_RULES`) with ``docs_per_search`` per search and
+    ``max_turns`` searches. With ``initial_k > 0`` the first results for the raw question are shown in the
+    prompt and reach the context too.
     """
     return EpisodeConfig(
-        docs_per_search=docs_per_search,
-        select_cap=None,
-        max_turns=max_turns,
-        initial_k=initial_k,
-        include_initial="always" if initial_k > 0 else "never",
-        use_selection=False,
+        **{
+            **EPISODE_RULES,
+            "docs_per_search": docs_per_search,
+            "max_turns": max_turns,
+            "initial_k": initial_k,
+            "include_initial": "always" if initial_k > 0 else "never",
+        }
     )
 
 

@@ -181,7 +181,9 @@ def main() -> None:
             "search_r1_config_2_5": dataclasses.asdict(search_r1_config(2, 5, 8)),
             "r1_episode_config": dataclasses.asdict(r1_episode_config()),
             "train_help": {
-                m: train_help_config(m, p) for m in ("s3", "search-r1") for p in (None, "search-r1-tiny")
+                f"{m}/{p}": train_help_config(m, p)
+                for m in ("s3", "search-r1")
+                for p in (None, "search-r1", "search-r1-135m", "search-r1-tiny")
             },
         }
     Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False))

@@ -60,6 +60,7 @@ from generators.factory import GeneratorConfig
 from s3.config import ConfigError, field, load_config
 from s3.episode import EpisodeConfig
 from s3.protocol import PROTOCOL_OPTIONS_HELP
+from s3.protocol_r1 import EPISODE_RULES as R1_EPISODE_RULES
 from s3.reward import RewardConfig
 from s3.reward_r1 import AnswerRewardConfig
 from s3.rollout import RolloutConfig
@@ -338,14 +339,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "search-r1": {
         "model": "Qwen/Qwen2.5-7B-Instruct",
         "protocol": "search-r1",
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": None,
-            "max_turns": 4,
-            "initial_k": 0,
-            "include_initial": "never",
-            "use_selection": False,
-        },
+        "episode": {**R1_EPISODE_RULES},
         "rollout": {
             "max_new_tokens_per_turn": 500,
             "max_obs_tokens": 500,
@@ -371,14 +365,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "search-r1-135m": {
         "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
         "protocol": "search-r1",
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": None,
-            "max_turns": 2,
-            "initial_k": 0,
-            "include_initial": "never",
-            "use_selection": False,
-        },
+        "episode": {**R1_EPISODE_RULES, "max_turns": 2},
         "rollout": {
             "max_new_tokens_per_turn": 40,
             "max_obs_tokens": 256,
@@ -401,14 +388,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "search-r1-tiny": {
         "protocol": "search-r1",
-        "episode": {
-            "docs_per_search": 3,
-            "select_cap": None,
-            "max_turns": 2,
-            "initial_k": 0,
-            "include_initial": "never",
-            "use_selection": False,
-        },
+        "episode": {**R1_EPISODE_RULES, "max_turns": 2},
         "rollout": {
             "max_new_tokens_per_turn": 24,
             "max_obs_tokens": 256,
