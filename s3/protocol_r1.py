@@ -28,17 +28,24 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from retrievers.doc import Doc
-from s3.episode import Episode, EpisodeConfig, dedupe_docs
-from s3.protocol import ANSWER, INVALID, PROTOCOLS, SEARCH, Action, Message, Protocol, parse_query
-
-log = logging.getLogger(__name__)
+from retrievers.doc import Doc, dedupe_docs
+from s3.episode import Episode, EpisodeConfig
+from s3.protocol import (
+    ANSWER,
+    INVALID,
+    PROTOCOLS,
+    SEARCH,
+    Action,
+    Message,
+    Protocol,
+    parse_query,
+    parse_safely,
+)
 
 #: the canonical name, and the aliases :func:`s3.protocol.get_protocol` also accepts
 NAME = "search-r1"
@@ -125,7 +132,7 @@ class R1Episode(Episode):
             if block.is_initial and self.config.include_initial == "never":
                 continue
             docs.extend(block.docs)
-        return dedupe_docs(docs) if self.config.dedupe else docs
+        return dedupe_docs(docs, strip=True) if self.config.dedupe else docs
 
     def selected_docs(self) -> list[Doc]:
         return []
@@ -147,6 +154,7 @@ class SearchR1Protocol(Protocol):
     name = NAME
     stop_strings = ("</search>", "</answer>")
     observation_close = "</information>\n\n"
+    feedback_text = FEEDBACK
 
     def __init__(self, instructions: str | None = None, system_prompt: str | None = None):
         for name, value in (("instructions", instructions), ("system_prompt", system_prompt)):
@@ -162,18 +170,11 @@ class SearchR1Protocol(Protocol):
         user = self.instructions.replace("{max_turns}", str(config.max_turns)).replace("{question}", question)
         if initial_docs:
             user += _INITIAL_NOTE.format(docs=render_docs_r1(initial_docs))
-        out: list[Message] = []
-        if self.system_prompt:
-            out.append({"role": "system", "content": self.system_prompt})
-        out.append({"role": "user", "content": user})
-        return out
+        return self.chat(user)
 
     def observation(self, docs: Sequence[Doc], episode: Episode) -> str:
         body = render_docs_r1(docs) if docs else "(no documents found)\n"
         return f"\n\n<information>{body}{self.observation_close}"
-
-    def feedback(self, action: Action, episode: Episode) -> str:
-        return FEEDBACK
 
     def new_episode(self, question: str, initial_docs: Sequence[Doc], config: EpisodeConfig) -> R1Episode:
         return R1Episode(question, list(initial_docs), config)
@@ -184,15 +185,7 @@ class SearchR1Protocol(Protocol):
 
     def parse_turn(self, text: str) -> Action:
         """Parse one turn's text into an :class:`Action`; never raises (see the module docstring)."""
-        repairs: Counter = Counter()
-        try:
-            return self._parse(text, repairs)
-        except Exception:  # a parser bug must not kill a rollout; count it and treat the turn as invalid
-            log.exception(
-                "parser error (a bug: please report it); the turn counts as invalid: %r", text[:200]
-            )
-            repairs["parser_error"] += 1
-            return Action(INVALID, repairs=dict(repairs), text=text)
+        return parse_safely(text, lambda repairs: self._parse(text, repairs))
 
     def _parse(self, text: str, repairs: Counter) -> Action:
         thinks = [m.group(1).strip() for m in _THINK_RE.finditer(text)]
