@@ -12,8 +12,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from evaluation.contexts import ContextMethod, ContextRecord, Example, dedup_docs
+from evaluation.contexts import ContextMethod, ContextRecord, Example
 from generators.base import Generator, SamplingParams
+from retrievers.doc import dedupe_docs as dedup_docs
 
 __all__ = [
     "ContextMethod",

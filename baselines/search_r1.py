@@ -19,29 +19,27 @@ from typing import Any
 
 from baselines.base import ContextMethod, ContextRecord, Example, dedup_docs
 from baselines.searcher import SharedSearch, _trace
-from s3.episode import Episode, EpisodeConfig
+from s3.episode import Episode
+from s3.protocol_r1 import EPISODE_RULES, NAME, r1_episode_config
 from s3.searcher import Searcher, SearcherConfig, SearchResult
 
-PROTOCOL = "search-r1"
 
-
-def search_r1_config(docs_per_search: int = 3, max_turns: int = 4, batch_size: int = 64) -> SearcherConfig:
-    """A greedy :class:`SearcherConfig` in Search-R1 mode: no initial documents, no selection.
+def search_r1_config(
+    docs_per_search: int = EPISODE_RULES["docs_per_search"],
+    max_turns: int = EPISODE_RULES["max_turns"],
+    batch_size: int = 64,
+) -> SearcherConfig:
+    """A greedy :class:`SearcherConfig` in Search-R1 mode: no initial documents, no selection
+    (:func:`s3.protocol_r1.r1_episode_config`).
 
     Args:
         docs_per_search: documents per ``<search>`` (3 in the Search-R1 runs the paper compares).
         max_turns: searches at most (4).
         batch_size: questions per batched rollout.
     """
-    episode = EpisodeConfig(
-        docs_per_search=docs_per_search,
-        select_cap=None,
-        max_turns=max_turns,
-        initial_k=0,
-        include_initial="never",
-        use_selection=False,
+    return SearcherConfig(
+        protocol=NAME, episode=r1_episode_config(docs_per_search, max_turns), batch_size=batch_size
     )
-    return SearcherConfig(protocol=PROTOCOL, episode=episode, batch_size=batch_size)
 
 
 def searched_docs(episode: Episode) -> list:

@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -138,25 +138,3 @@ def example_options(example: Example) -> dict[str, str] | None:
     meta = getattr(example, "meta", None) or {}
     options = meta.get("options")
     return dict(options) if options else None
-
-
-def dedup_docs(docs: Iterable[Doc]) -> list[Doc]:
-    """Documents in first-seen order with repeats removed (same id, or same title and text).
-
-    Example::
-
-        >>> [d.id for d in dedup_docs([Doc("1", "A", "x"), Doc("1", "A", "x"), Doc("2", "B", "y")])]
-        ['1', '2']
-    """
-    seen_ids: set[str] = set()
-    seen_text: set[tuple[str, str]] = set()
-    out = []
-    for d in docs:
-        key = (d.title, d.text)
-        if (d.id and d.id in seen_ids) or key in seen_text:
-            continue
-        if d.id:
-            seen_ids.add(d.id)
-        seen_text.add(key)
-        out.append(d)
-    return out

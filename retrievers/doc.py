@@ -7,6 +7,7 @@ records; nothing ever re-parses documents out of rendered text.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,3 +95,26 @@ def split_contents(contents: str) -> tuple[str, str]:
     if not sep:
         return title, ""
     return title, rest
+
+
+def dedupe_docs(docs: Iterable[Doc], strip: bool = False) -> list[Doc]:
+    """Documents in first-seen order with repeats removed: the same id (when set), or the same title and
+    text (compared without surrounding whitespace when ``strip``).
+
+    Example::
+
+        >>> [d.id for d in dedupe_docs([Doc("1", "A", "x"), Doc("1", "A", "x"), Doc("2", "B", "y")])]
+        ['1', '2']
+    """
+    seen_ids: set[str] = set()
+    seen_content: set[tuple[str, str]] = set()
+    out = []
+    for doc in docs:
+        content = (doc.title.strip(), doc.text.strip()) if strip else (doc.title, doc.text)
+        if (doc.id and doc.id in seen_ids) or content in seen_content:
+            continue
+        if doc.id:
+            seen_ids.add(doc.id)
+        seen_content.add(content)
+        out.append(doc)
+    return out

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from retrievers.doc import Doc
+from retrievers.doc import Doc, dedupe_docs
 from s3.config import field
 
 if TYPE_CHECKING:  # the protocol builds episodes; here its Action is only an annotation
@@ -229,12 +229,12 @@ class Episode:
             ]
         else:
             ordered = [d for docs, _ in parts for d in docs]
-        return dedupe_docs(ordered) if self.config.dedupe else ordered
+        return dedupe_docs(ordered, strip=True) if self.config.dedupe else ordered
 
     def selected_docs(self) -> list[Doc]:
         """Only the documents the searcher explicitly selected, in block order (de-duplicated)."""
         out = [b.docs[i - 1] for b in self.blocks if b.selected for i in b.selected if 1 <= i <= len(b.docs)]
-        return dedupe_docs(out)
+        return dedupe_docs(out, strip=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -246,19 +246,3 @@ class Episode:
             "context": [d.to_dict(with_score=True) for d in self.context()],
             "counters": dict(self.counters),
         }
-
-
-def dedupe_docs(docs: list[Doc]) -> list[Doc]:
-    """Keep the first of documents that share an id (when set) or a (title, text) pair."""
-    seen_ids: set[str] = set()
-    seen_content: set[tuple[str, str]] = set()
-    out = []
-    for doc in docs:
-        content = (doc.title.strip(), doc.text.strip())
-        if (doc.id and doc.id in seen_ids) or content in seen_content:
-            continue
-        if doc.id:
-            seen_ids.add(doc.id)
-        seen_content.add(content)
-        out.append(doc)
-    return out

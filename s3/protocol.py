@@ -28,7 +28,7 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,9 +92,10 @@ class Action:
 class Protocol(ABC):
     """The interface the rollout drives; one instance per tag language (s3, Search-R1, ...).
 
-    Subclasses implement :meth:`messages`, :meth:`parse`, :meth:`observation` and :meth:`feedback`,
-    and list their :attr:`stop_strings`. The rollout applies the chat template, enforces budgets,
-    cuts each turn at :meth:`find_stop` in token space and keeps the :class:`Episode`.
+    Subclasses implement :meth:`messages` (usually through :meth:`chat`), :meth:`parse` and
+    :meth:`observation`, and set their :attr:`stop_strings` and :attr:`feedback_text`. The rollout
+    applies the chat template, enforces budgets, cuts each turn at :meth:`find_stop` in token space and
+    keeps the :class:`Episode`.
     """
 
     #: a short name stored in trajectories and checkpoints
@@ -103,6 +104,10 @@ class Protocol(ABC):
     stop_strings: tuple[str, ...] = ()
     #: the closing part of every observation, kept when an observation is truncated to its budget
     observation_close: str = ""
+    #: what :meth:`feedback` answers an invalid turn with
+    feedback_text: str = ""
+    #: an optional system message placed before the user message (:meth:`chat`)
+    system_prompt: str | None = None
 
     @abstractmethod
     def messages(self, question: str, initial_docs: Sequence[Doc], config: EpisodeConfig) -> list[Message]:
@@ -116,9 +121,16 @@ class Protocol(ABC):
     def observation(self, docs: Sequence[Doc], episode: Episode) -> str:
         """The text appended after a search turn, showing ``docs`` (the new information window)."""
 
-    @abstractmethod
     def feedback(self, action: Action, episode: Episode) -> str:
-        """The text appended after an invalid turn."""
+        """The text appended after an invalid turn (:attr:`feedback_text`)."""
+        return self.feedback_text
+
+    def chat(self, user: str) -> list[Message]:
+        """The messages of a first prompt: the :attr:`system_prompt` if any, then ``user``."""
+        system: list[Message] = (
+            [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        )
+        return [*system, {"role": "user", "content": user}]
 
     def find_stop(self, text: str) -> int | None:
         """Character offset just past the first stop string in ``text``; ``None`` when there is none."""
@@ -134,6 +146,18 @@ class Protocol(ABC):
         from s3.episode import Episode
 
         return Episode(question, list(initial_docs), config)
+
+
+def parse_safely(text: str, parse: Callable[[Counter], Action]) -> Action:
+    """``parse(repairs)`` for one turn's ``text``; a parser bug must not kill a rollout, so an exception
+    is logged, counted (``repairs["parser_error"]``) and the turn is ``invalid``."""
+    repairs: Counter = Counter()
+    try:
+        return parse(repairs)
+    except Exception:
+        log.exception("parser error (a bug: please report it); the turn counts as invalid: %r", text[:200])
+        repairs["parser_error"] += 1
+        return Action(INVALID, repairs=dict(repairs), text=text)
 
 
 def render_docs(docs: Sequence[Doc], start: int = 1) -> str:
@@ -269,6 +293,7 @@ class S3Protocol(Protocol):
         ),
     )
     observation_close = "</information>\n\n"
+    feedback_text = _FEEDBACK
 
     def __init__(self, boolean_queries: bool = False, system_prompt: str | None = None):
         self.boolean_queries = boolean_queries
@@ -288,18 +313,11 @@ class S3Protocol(Protocol):
             f"The question and the first search results:\n"
             f"<question>{question}</question>\n<information>\n{docs}\n</information>"
         )
-        out: list[Message] = []
-        if self.system_prompt:
-            out.append({"role": "system", "content": self.system_prompt})
-        out.append({"role": "user", "content": user})
-        return out
+        return self.chat(user)
 
     def observation(self, docs: Sequence[Doc], episode: Episode) -> str:
         body = render_docs(docs) if docs else "(no documents found)"
         return f"\n\n<information>\n{body}\n{self.observation_close}"
-
-    def feedback(self, action: Action, episode: Episode) -> str:
-        return _FEEDBACK
 
     # -- parsing --------------------------------------------------------------------------------
     def find_stop(self, text: str) -> int | None:
@@ -316,15 +334,7 @@ class S3Protocol(Protocol):
 
     def parse_turn(self, text: str, window_size: int, select_cap: int | None) -> Action:
         """Parse one turn's text into an :class:`Action`; never raises (see the module docstring)."""
-        repairs: Counter = Counter()
-        try:
-            return self._parse(text, window_size, select_cap, repairs)
-        except Exception:  # a parser bug must not kill a rollout; count it and treat the turn as invalid
-            log.exception(
-                "parser error (a bug: please report it); the turn counts as invalid: %r", text[:200]
-            )
-            repairs["parser_error"] += 1
-            return Action(INVALID, repairs=dict(repairs), text=text)
+        return parse_safely(text, lambda repairs: self._parse(text, window_size, select_cap, repairs))
 
     def _parse(self, text: str, window_size: int, select_cap: int | None, repairs: Counter) -> Action:
         if "</query>" in text:

@@ -28,16 +28,24 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
-from retrievers.doc import Doc
-from s3.episode import Episode, EpisodeConfig, dedupe_docs
-from s3.protocol import ANSWER, INVALID, PROTOCOLS, SEARCH, Action, Message, Protocol, parse_query
-
-log = logging.getLogger(__name__)
+from retrievers.doc import Doc, dedupe_docs
+from s3.episode import Episode, EpisodeConfig
+from s3.protocol import (
+    ANSWER,
+    INVALID,
+    PROTOCOLS,
+    SEARCH,
+    Action,
+    Message,
+    Protocol,
+    parse_query,
+    parse_safely,
+)
 
 #: the canonical name, and the aliases :func:`s3.protocol.get_protocol` also accepts
 NAME = "search-r1"
@@ -76,20 +84,37 @@ def render_docs_r1(docs: Sequence[Doc]) -> str:
     return "".join(lines)
 
 
-def r1_episode_config(docs_per_search: int = 3, max_turns: int = 4, initial_k: int = 0) -> EpisodeConfig:
-    """Episode rules of Search-R1 mode: ``docs_per_search`` per search, ``max_turns`` searches, no selection.
+#: Search-R1 mode's episode rules, as :class:`EpisodeConfig` fields: the fairness setting the s3 paper
+#: compares Search-R1 under (3 documents a search, at most 4 searches, no initial retrieval, nothing
+#: selected). Every Search-R1 default starts from these: :func:`r1_episode_config`, ``SearcherConfig.for_mode``,
+#: the ``search-r1`` training presets, ``s3 train --mode search-r1`` and the evaluation baseline.
+EPISODE_RULES: dict[str, Any] = {
+    "docs_per_search": 3,
+    "select_cap": None,
+    "max_turns": 4,
+    "initial_k": 0,
+    "include_initial": "never",
+    "use_selection": False,
+}
 
-    The defaults are the fairness setting the s3 paper compares Search-R1 under (3 documents a search,
-    at most 4 searches, no initial retrieval). With ``initial_k > 0`` the first results for the raw
-    question are shown in the prompt and reach the context too.
+
+def r1_episode_config(
+    docs_per_search: int = EPISODE_RULES["docs_per_search"],
+    max_turns: int = EPISODE_RULES["max_turns"],
+    initial_k: int = EPISODE_RULES["initial_k"],
+) -> EpisodeConfig:
+    """Episode rules of Search-R1 mode (:data:`EPISODE_RULES`) with ``docs_per_search`` per search and
+    ``max_turns`` searches. With ``initial_k > 0`` the first results for the raw question are shown in the
+    prompt and reach the context too.
     """
     return EpisodeConfig(
-        docs_per_search=docs_per_search,
-        select_cap=None,
-        max_turns=max_turns,
-        initial_k=initial_k,
-        include_initial="always" if initial_k > 0 else "never",
-        use_selection=False,
+        **{
+            **EPISODE_RULES,
+            "docs_per_search": docs_per_search,
+            "max_turns": max_turns,
+            "initial_k": initial_k,
+            "include_initial": "always" if initial_k > 0 else "never",
+        }
     )
 
 
@@ -107,7 +132,7 @@ class R1Episode(Episode):
             if block.is_initial and self.config.include_initial == "never":
                 continue
             docs.extend(block.docs)
-        return dedupe_docs(docs) if self.config.dedupe else docs
+        return dedupe_docs(docs, strip=True) if self.config.dedupe else docs
 
     def selected_docs(self) -> list[Doc]:
         return []
@@ -129,6 +154,7 @@ class SearchR1Protocol(Protocol):
     name = NAME
     stop_strings = ("</search>", "</answer>")
     observation_close = "</information>\n\n"
+    feedback_text = FEEDBACK
 
     def __init__(self, instructions: str | None = None, system_prompt: str | None = None):
         for name, value in (("instructions", instructions), ("system_prompt", system_prompt)):
@@ -144,18 +170,11 @@ class SearchR1Protocol(Protocol):
         user = self.instructions.replace("{max_turns}", str(config.max_turns)).replace("{question}", question)
         if initial_docs:
             user += _INITIAL_NOTE.format(docs=render_docs_r1(initial_docs))
-        out: list[Message] = []
-        if self.system_prompt:
-            out.append({"role": "system", "content": self.system_prompt})
-        out.append({"role": "user", "content": user})
-        return out
+        return self.chat(user)
 
     def observation(self, docs: Sequence[Doc], episode: Episode) -> str:
         body = render_docs_r1(docs) if docs else "(no documents found)\n"
         return f"\n\n<information>{body}{self.observation_close}"
-
-    def feedback(self, action: Action, episode: Episode) -> str:
-        return FEEDBACK
 
     def new_episode(self, question: str, initial_docs: Sequence[Doc], config: EpisodeConfig) -> R1Episode:
         return R1Episode(question, list(initial_docs), config)
@@ -166,15 +185,7 @@ class SearchR1Protocol(Protocol):
 
     def parse_turn(self, text: str) -> Action:
         """Parse one turn's text into an :class:`Action`; never raises (see the module docstring)."""
-        repairs: Counter = Counter()
-        try:
-            return self._parse(text, repairs)
-        except Exception:  # a parser bug must not kill a rollout; count it and treat the turn as invalid
-            log.exception(
-                "parser error (a bug: please report it); the turn counts as invalid: %r", text[:200]
-            )
-            repairs["parser_error"] += 1
-            return Action(INVALID, repairs=dict(repairs), text=text)
+        return parse_safely(text, lambda repairs: self._parse(text, repairs))
 
     def _parse(self, text: str, repairs: Counter) -> Action:
         thinks = [m.group(1).strip() for m in _THINK_RE.finditer(text)]

@@ -385,15 +385,9 @@ class SearchReward:
             out.append(RewardComponents(reward=reward, genacc=genacc, baseline=b, gbr=gbr, answer=answer))
         return out
 
-    def score(
-        self,
-        questions: Sequence[str],
-        golds: Sequence[Sequence[str] | str],
-        contexts: Sequence[Sequence[Doc]],
-        initial_docs: Sequence[Sequence[Doc]] | None = None,
-    ) -> list[RewardComponents]:
-        """Synchronous :meth:`ascore` (for callers outside an event loop)."""
-        return asyncio.run(self.ascore(questions, golds, contexts, initial_docs))
+    def score(self, *args: Any, **kwargs: Any) -> list[RewardComponents]:
+        """Synchronous :meth:`ascore`, same arguments (for callers outside an event loop)."""
+        return asyncio.run(self.ascore(*args, **kwargs))
 
 
 def summarize(parts: Sequence[RewardComponents]) -> dict[str, float]:

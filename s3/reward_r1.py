@@ -177,15 +177,9 @@ class AnswerReward:
             out.append(AnswerRewardParts(float(reward), float(score[i]), em[i], f1[i], fmt, answers[i]))
         return out
 
-    def score(
-        self,
-        answers: Sequence[str | None],
-        golds: Sequence[Sequence[str] | str],
-        questions: Sequence[str] | None = None,
-        actions: Sequence[Sequence[Any]] | None = None,
-    ) -> list[AnswerRewardParts]:
-        """Synchronous :meth:`ascore` (for callers outside an event loop)."""
-        return asyncio.run(self.ascore(answers, golds, questions, actions))
+    def score(self, *args: Any, **kwargs: Any) -> list[AnswerRewardParts]:
+        """Synchronous :meth:`ascore`, same arguments (for callers outside an event loop)."""
+        return asyncio.run(self.ascore(*args, **kwargs))
 
     async def ascore_trajectories(
         self, trajectories: Sequence[Any], golds: Sequence[Sequence[str] | str]
@@ -229,7 +223,7 @@ def make_answer_reward_func(reward: AnswerReward, rollout: Any | None = None):
     the episode statistics (``episode/searches``, ``episode/invalid_action_rate``, ...) and the time
     split of the step.
     """
-    from s3.rollout import summarize as summarize_trajectories
+    from s3.trajectory import log_step_metrics
 
     async def search_r1_reward(prompts, completions, trajectory, golden_answers, log_metric=None, **kwargs):
         t0 = time.perf_counter()
@@ -237,22 +231,8 @@ def make_answer_reward_func(reward: AnswerReward, rollout: Any | None = None):
         if log_metric is not None:
             for key, value in summarize(parts).items():
                 log_metric(f"reward/{key}", float(value))
-            ep = summarize_trajectories(trajectory)
-            for key, name in (
-                ("mean_turns", "turns"),
-                ("mean_searches", "searches"),
-                ("invalid_action_rate", "invalid_action_rate"),
-                ("mean_context_docs", "context_docs"),
-                ("truncated_rate", "truncated_rate"),
-            ):
-                if key in ep:
-                    log_metric(f"episode/{name}", float(ep[key]))
-            log_metric("time/reward_s", time.perf_counter() - t0)
             stats = getattr(rollout, "last_stats", None)
-            if stats is not None:
-                log_metric("time/rollout_s", stats.total_s)
-                log_metric("time/policy_generate_s", stats.generate_s)
-                log_metric("time/retrieval_s", stats.search_s)
+            log_step_metrics(log_metric, trajectory, time.perf_counter() - t0, stats, skip=("docs_selected",))
         return [p.reward for p in parts]
 
     search_r1_reward.__name__ = f"search_r1_{reward.config.kind}"

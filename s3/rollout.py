@@ -1,9 +1,11 @@
 """The batched multi-turn rollout: many episodes at once, one policy call and one search call per turn.
 
-For every question the rollout renders the protocol's prompt, then loops: generate a turn for every
-active episode in one batched policy call, cut each turn at its stop string *in token space*, parse
-it into an action, run all queries of the turn in one ``retriever.search`` call, and append each
-observation as tokens. A :class:`Trajectory` keeps the sampled ids exactly as sampled (never
+The state lives in a :class:`SearchEnv` (retriever, protocol, episode rules, budgets) with three
+steps: ``start`` renders each question's prompt over its naive-RAG documents; ``policy_step`` cuts a
+generation at its stop string *in token space*, parses it into an action and records it;
+``search_step`` runs all queries of the turn in one ``retriever.search`` call and appends each
+observation as tokens. :func:`run_rollout` loops over them, generating for every live episode in one
+batched policy call. A :class:`Trajectory` keeps the sampled ids exactly as sampled (never
 re-tokenised text), their log-probs, and an environment mask that is 1 on every token the policy
 sampled and 0 on every token the environment wrote (observations, feedback, the closing EOS).
 
@@ -30,15 +32,17 @@ from retrievers.base import Retriever
 from retrievers.doc import Doc
 from s3.config import field
 from s3.episode import EpisodeConfig
-from s3.policy.base import PolicyBackend, shortest_prefix
+from s3.policy.base import Generation, PolicyBackend, shortest_prefix
 from s3.protocol import SEARCH, Protocol
 from s3.trajectory import RolloutStats, Trajectory, Turn, summarize
 
 __all__ = [
     "RolloutConfig",
     "RolloutStats",
+    "SearchEnv",
     "Trajectory",
     "Turn",
+    "TurnResult",
     "cut_at_stop",
     "encode_prompt",
     "run_rollout",
@@ -137,6 +141,226 @@ def _env_ids(tokenizer: Any, text: str, protocol: Protocol, max_tokens: int, cou
     return ids[:max_tokens]
 
 
+@dataclass
+class TurnResult:
+    """One episode's generation as :meth:`SearchEnv.policy_step` applied it.
+
+    Attributes:
+        trajectory: the episode's trajectory, with the turn's tokens and :class:`Turn` appended.
+        turn: the turn: its text, parsed action, tokens kept and why the generation ended.
+        query: the query the episode now waits on (:meth:`SearchEnv.search_step` runs it); ``None``
+            when the turn ended the episode or the environment answered it with feedback.
+    """
+
+    trajectory: Trajectory
+    turn: Turn
+    query: str | None = None
+
+
+class SearchEnv:
+    """The environment of a search rollout: a retriever, a protocol and the episode rules, with budgets.
+
+    A rollout is :meth:`start`, then per turn a batched policy generation for the :meth:`live`
+    episodes, :meth:`policy_step` on each generation and one :meth:`search_step` for the turn, then
+    :meth:`finish`; :func:`run_rollout` is that loop.
+
+    Args:
+        retriever: answers each turn's queries in one ``search(queries, k)`` call.
+        protocol: the tag language (:class:`~s3.protocol.S3Protocol`, ...).
+        tokenizer: the policy's tokenizer (renders prompts and observations as ids).
+        episode_cfg: turn count and context rules (default: 8-3-3).
+        rollout_cfg: sampling and token budgets (default: training sampling).
+        stats: filled with the wall-clock split of the rollout when given.
+
+    Example::
+
+        env = SearchEnv(retriever, S3Protocol(), policy.tokenizer, episode_preset("8-3-3"))
+        trajs = env.start(questions)
+        live = env.live(trajs)
+        gens = policy.generate(env.prompts(live), max_new_tokens=env.max_new_tokens(live), stop=env.stop)
+        env.search_step([env.policy_step(t, g, env.max_new_tokens(live)) for t, g in zip(live, gens)])
+        env.finish(trajs)
+    """
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        protocol: Protocol,
+        tokenizer: Any,
+        episode_cfg: EpisodeConfig | None = None,
+        rollout_cfg: RolloutConfig | None = None,
+        stats: RolloutStats | None = None,
+    ):
+        self.retriever = retriever
+        self.protocol = protocol
+        self.tokenizer = tokenizer
+        self.episode_cfg = episode_cfg or EpisodeConfig()
+        self.rollout_cfg = rollout_cfg or RolloutConfig()
+        self.stats = stats if stats is not None else RolloutStats()
+        #: where a turn ends: the protocol's stop strings and the rollout's extra ones
+        self.stop = [*protocol.stop_strings, *self.rollout_cfg.extra_stop]
+
+    # -- start ----------------------------------------------------------------------------------
+    def start(
+        self, questions: Sequence[str], initial_docs: Sequence[Sequence[Doc]] | None = None
+    ) -> list[Trajectory]:
+        """One trajectory per question: its episode (naive-RAG documents) and its rendered prompt.
+
+        ``initial_docs`` gives each question's naive-RAG documents; ``None`` retrieves the top
+        ``initial_k`` for the raw questions in one search.
+        """
+        questions = list(questions)
+        if initial_docs is None:
+            k = self.episode_cfg.initial_k
+            initial_docs = self._search(questions, k) if k > 0 and questions else [[] for _ in questions]
+        if len(initial_docs) != len(questions):
+            raise ValueError(f"{len(questions)} questions but {len(initial_docs)} lists of initial documents")
+        trajs = [self._new_trajectory(q, docs) for q, docs in zip(questions, initial_docs)]
+        too_long = sum(t.length >= self.rollout_cfg.max_total_tokens for t in trajs)
+        if too_long:
+            log.warning(
+                "%d prompt(s) leave no token budget (max_total_tokens=%d)",
+                too_long, self.rollout_cfg.max_total_tokens,
+            )  # fmt: skip
+        return trajs
+
+    def _new_trajectory(self, question: str, docs: Sequence[Doc]) -> Trajectory:
+        ecfg = self.episode_cfg
+        episode = self.protocol.new_episode(question, list(docs)[: ecfg.initial_k], ecfg)
+        messages = self.protocol.messages(question, episode.blocks[0].docs, ecfg)
+        prompt_ids = encode_prompt(self.tokenizer, messages)
+        return Trajectory(question=question, prompt_ids=prompt_ids, episode=episode, messages=messages)
+
+    # -- the policy's turn ----------------------------------------------------------------------
+    def live(self, trajs: Sequence[Trajectory]) -> list[Trajectory]:
+        """The episodes still running; one whose tokens filled ``max_total_tokens`` ends here (``budget``)."""
+        for t in trajs:
+            if not t.episode.done and t.length >= self.rollout_cfg.max_total_tokens:
+                t.episode.finish("budget")
+        return [t for t in trajs if not t.episode.done]
+
+    def prompts(self, live: Sequence[Trajectory]) -> list[list[int]]:
+        """What the policy continues: each live episode's prompt and completion so far."""
+        return [t.prompt_ids + t.completion_ids for t in live]
+
+    def max_new_tokens(self, live: Sequence[Trajectory]) -> int:
+        """Tokens one generation may sample: the per-turn cap, within the largest remaining budget."""
+        budget = max(self.rollout_cfg.max_total_tokens - t.length for t in live)
+        return min(self.rollout_cfg.max_new_tokens_per_turn, budget)
+
+    def policy_step(self, t: Trajectory, gen: Generation, max_new: int) -> TurnResult:
+        """Apply one generation to its episode: cut it, parse and record its action, then end the
+        episode, answer an invalid turn with feedback, or hand its query to :meth:`search_step`."""
+        turn = self._record_turn(t, gen, max_new)
+        self.stats.episode_turns += 1
+        return TurnResult(t, turn, self._after_turn(t, turn))
+
+    def _record_turn(self, t: Trajectory, gen: Generation, max_new: int) -> Turn:
+        """Cut a generation at its stop and the budgets, keep its tokens and record its action."""
+        ids, rcfg = list(gen.token_ids), self.rollout_cfg
+        sampled = len(ids)
+        n, text = cut_at_stop(self.tokenizer, ids, self.protocol, rcfg.extra_stop)
+        finish = "stop" if n < sampled else gen.finish_reason
+        if n > max_new:
+            n, finish = max_new, "length"
+        remaining = rcfg.max_total_tokens - t.length
+        if n > remaining:
+            n, finish = max(0, remaining), "budget"
+        if n < sampled:
+            text = decode(self.tokenizer, ids[:n])
+        t.add_policy(ids[:n], None if gen.logprobs is None else list(gen.logprobs[:n]))
+        action = self.protocol.parse(text, t.episode)
+        t.episode.record(action)
+        turn = Turn(text=text, action=action, policy_tokens=n, finish=finish, cut_tokens=sampled - n)
+        t.turns.append(turn)
+        if finish == "length":
+            t.counters["turns_hit_max_new_tokens"] += 1
+        return turn
+
+    def _after_turn(self, t: Trajectory, turn: Turn) -> str | None:
+        """What follows a recorded turn: the episode ends, gets feedback, or waits on the returned query."""
+        episode, action = t.episode, turn.action
+        if action.terminal:  # a turn that ends the episode does so even when it also used up the budget
+            episode.finish(action.kind)
+        elif turn.finish == "budget" or t.length >= self.rollout_cfg.max_total_tokens:
+            episode.finish("budget")
+        elif action.kind == SEARCH and episode.can_search():
+            return action.query
+        elif action.kind == SEARCH:
+            t.counters["search_refused"] += 1
+            episode.finish("max_turns")
+        elif episode.generations >= episode.config.max_generations:  # invalid, and no generation follows
+            episode.finish("max_turns")
+        else:
+            self._add_env_text(t, self.protocol.feedback(action, episode))
+        return None
+
+    # -- the environment's answer ---------------------------------------------------------------
+    def search_step(self, results: Sequence[TurnResult]) -> None:
+        """Run the turn's queries in one retriever call and show each episode what its query found."""
+        pending = [r for r in results if r.query is not None]
+        if not pending:
+            return
+        k = self.episode_cfg.docs_per_search
+        found = self._search([r.query for r in pending], k, on_error=self.rollout_cfg.on_search_error)
+        for i, r in enumerate(pending):
+            t = r.trajectory
+            if found is None:
+                t.counters["search_errors"] += 1
+            docs = list(found[i])[:k] if found is not None else []
+            t.episode.add_results(r.query, docs)
+            if t.episode.generations >= self.episode_cfg.max_generations:
+                # no generation follows (final_turn off): the documents are in the episode, and
+                # tokens no policy token conditions on would only cost the trainer a forward pass
+                t.episode.finish("max_turns")
+                continue
+            self._add_env_text(t, self.protocol.observation(docs, t.episode))
+
+    def _search(self, queries: list[str], k: int, on_error: str = "raise") -> list[list[Doc]] | None:
+        """One timed retriever call; ``None`` when it failed and ``on_error`` is ``"feedback"``."""
+        t0 = time.perf_counter()
+        try:
+            found = self.retriever.search(queries, k)
+        except Exception as exc:
+            if on_error == "raise":
+                raise
+            log.error("search failed for %d queries: %s", len(queries), exc)
+            found = None
+        self.stats.search_s += time.perf_counter() - t0
+        self.stats.search_calls += 1
+        return found
+
+    def _add_env_text(self, t: Trajectory, text: str) -> None:
+        """Append environment text (masked), cut to the observation and total budgets."""
+        rcfg, tok = self.rollout_cfg, self.tokenizer
+        remaining = rcfg.max_total_tokens - t.length
+        ids = _env_ids(tok, text, self.protocol, min(rcfg.max_obs_tokens, max(0, remaining)), t.counters)
+        t.add_env(ids)
+        if t.turns:
+            t.turns[-1].env_text = decode(tok, ids)
+            t.turns[-1].env_tokens = len(ids)
+        if t.length >= rcfg.max_total_tokens:
+            t.episode.finish("budget")
+
+    # -- the end --------------------------------------------------------------------------------
+    def finish(self, trajs: Sequence[Trajectory]) -> None:
+        """End every episode still running (``max_turns``), close it with an EOS, decode its completion."""
+        rcfg, tok = self.rollout_cfg, self.tokenizer
+        eos = getattr(tok, "eos_token_id", None)
+        for t in trajs:
+            t.episode.finish("max_turns")
+            if (
+                rcfg.end_with_eos
+                and not t.truncated
+                and eos is not None
+                and t.completion_ids
+                and t.completion_ids[-1] != eos
+                and t.length < rcfg.max_total_tokens
+            ):
+                t.add_env([eos])
+            t.completion_text = tok.decode(t.completion_ids, skip_special_tokens=False)
+
+
 def run_rollout(
     policy: PolicyBackend,
     retriever: Retriever,
@@ -149,6 +373,8 @@ def run_rollout(
 ) -> list[Trajectory]:
     """Run one episode per question, batched; returns one :class:`Trajectory` per question, in order.
 
+    The loop over a :class:`SearchEnv`: each turn, one policy call generates for every live episode.
+
     Args:
         policy: the searcher's backend (its ``tokenizer`` renders prompts and observations).
         retriever: answers every turn's queries in one ``search(queries, k)`` call.
@@ -160,203 +386,64 @@ def run_rollout(
         rollout_cfg: sampling and budgets (default: training sampling).
         stats: filled with the wall-clock split of this rollout when given.
     """
-    ecfg = episode_cfg or EpisodeConfig()
-    rcfg = rollout_cfg or RolloutConfig()
-    stats = stats if stats is not None else RolloutStats()
-    tok = policy.tokenizer
+    env = SearchEnv(retriever, protocol, policy.tokenizer, episode_cfg, rollout_cfg, stats)
     t_start = time.perf_counter()
-
-    questions = list(questions)
-    if initial_docs is None:
-        if ecfg.initial_k > 0 and questions:
-            t0 = time.perf_counter()
-            initial_docs = retriever.search(questions, ecfg.initial_k)
-            stats.search_s += time.perf_counter() - t0
-            stats.search_calls += 1
-        else:
-            initial_docs = [[] for _ in questions]
-    if len(initial_docs) != len(questions):
-        raise ValueError(f"{len(questions)} questions but {len(initial_docs)} lists of initial documents")
-
-    trajs: list[Trajectory] = []
-    for question, docs in zip(questions, initial_docs):
-        episode = protocol.new_episode(question, list(docs)[: ecfg.initial_k], ecfg)
-        messages = protocol.messages(question, episode.blocks[0].docs, ecfg)
-        trajs.append(
-            Trajectory(
-                question=question, prompt_ids=encode_prompt(tok, messages), episode=episode, messages=messages
-            )
-        )
-    too_long = sum(t.length >= rcfg.max_total_tokens for t in trajs)
-    if too_long:
-        log.warning(
-            "%d prompt(s) leave no token budget (max_total_tokens=%d)", too_long, rcfg.max_total_tokens
-        )
-
-    stop = [*protocol.stop_strings, *rcfg.extra_stop]
-    steps = range(ecfg.max_generations)
-    if rcfg.progress:
+    trajs = env.start(questions, initial_docs)
+    steps = range(env.episode_cfg.max_generations)
+    if env.rollout_cfg.progress:
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc="rollout turns", unit="turn")
     for step in steps:
-        for t in trajs:
-            if not t.episode.done and t.length >= rcfg.max_total_tokens:
-                t.episode.finish("budget")
-        active = [t for t in trajs if not t.episode.done]
-        if not active:
-            if not rcfg.fixed_generate_calls:
-                break
-            _idle_call(policy, trajs, rcfg, stop, step, stats)
-            continue
-        budget = max(rcfg.max_total_tokens - t.length for t in active)
-        max_new = min(rcfg.max_new_tokens_per_turn, budget)
-        t0 = time.perf_counter()
-        gens = policy.generate(
-            [t.prompt_ids + t.completion_ids for t in active],
-            max_new_tokens=max_new,
-            temperature=rcfg.temperature,
-            top_p=rcfg.top_p,
-            stop=stop,
-            seed=None if rcfg.seed is None else rcfg.seed + step,
-            meta=[
-                {"question": t.question, "turn": t.episode.generations, "index": i}
-                for i, t in enumerate(active)
-            ],
-        )
-        stats.generate_s += time.perf_counter() - t0
-        stats.generate_calls += 1
-        if len(gens) != len(active):
-            raise RuntimeError(f"the policy returned {len(gens)} generations for {len(active)} prompts")
-
-        pending: list[tuple[Trajectory, str]] = []
-        for t, gen in zip(active, gens):
-            pending_query = _apply_turn(
-                t, gen.token_ids, gen.logprobs, gen.finish_reason, protocol, tok, rcfg, max_new
-            )
-            if pending_query is not None:
-                pending.append((t, pending_query))
-            stats.episode_turns += 1
-
-        if pending:
-            t0 = time.perf_counter()
-            try:
-                results = retriever.search([q for _, q in pending], ecfg.docs_per_search)
-            except Exception as exc:
-                if rcfg.on_search_error == "raise":
-                    raise
-                log.error("search failed for %d queries: %s", len(pending), exc)
-                results = None
-            stats.search_s += time.perf_counter() - t0
-            stats.search_calls += 1
-            for i, (t, query) in enumerate(pending):
-                docs = list(results[i])[: ecfg.docs_per_search] if results is not None else []
-                if results is None:
-                    t.counters["search_errors"] += 1
-                t.episode.add_results(query, docs)
-                if t.episode.generations >= ecfg.max_generations:
-                    # no generation follows (final_turn off): the documents are in the episode, and
-                    # tokens no policy token conditions on would only cost the trainer a forward pass
-                    t.episode.finish("max_turns")
-                    continue
-                text = protocol.observation(docs, t.episode)
-                _add_env_text(t, text, protocol, tok, rcfg)
-
-    for t in trajs:
-        t.episode.finish("max_turns")
-        if rcfg.end_with_eos and not t.truncated:
-            eos = getattr(tok, "eos_token_id", None)
-            if (
-                eos is not None
-                and t.completion_ids
-                and t.completion_ids[-1] != eos
-                and t.length < rcfg.max_total_tokens
-            ):
-                t.add_env([eos])
-        t.completion_text = tok.decode(t.completion_ids, skip_special_tokens=False)
-    stats.total_s += time.perf_counter() - t_start
+        live = env.live(trajs)
+        if live:
+            max_new = env.max_new_tokens(live)
+            gens = _generate(policy, env, live, max_new, step)
+            env.search_step([env.policy_step(t, gen, max_new) for t, gen in zip(live, gens)])
+        elif env.rollout_cfg.fixed_generate_calls:
+            _idle_call(policy, env, trajs, step)
+        else:
+            break
+    env.finish(trajs)
+    env.stats.total_s += time.perf_counter() - t_start
     return trajs
 
 
-def _apply_turn(
-    t: Trajectory,
-    ids: list[int],
-    logprobs: list[float] | None,
-    finish: str,
-    protocol: Protocol,
-    tok: Any,
-    rcfg: RolloutConfig,
-    max_new: int,
-) -> str | None:
-    """Cut one generation at its stop and budgets, record its action; returns a query to search, if any."""
-    ids = list(ids)
-    sampled = len(ids)
-    n, text = cut_at_stop(tok, ids, protocol, rcfg.extra_stop)
-    turn_finish = "stop" if n < sampled else finish
-    if n > max_new:
-        n, turn_finish = max_new, "length"
-    remaining = rcfg.max_total_tokens - t.length
-    if n > remaining:
-        n, turn_finish = max(0, remaining), "budget"
-    if n < sampled:
-        text = decode(tok, ids[:n])
-    t.add_policy(ids[:n], None if logprobs is None else list(logprobs[:n]))
-    episode = t.episode
-    action = protocol.parse(text, episode)
-    episode.record(action)
-    turn = Turn(text=text, action=action, policy_tokens=n, finish=turn_finish, cut_tokens=sampled - n)
-    t.turns.append(turn)
-    if turn_finish == "length":
-        t.counters["turns_hit_max_new_tokens"] += 1
-    if action.terminal:  # a turn that ends the episode does so even when it also used up the budget
-        episode.finish(action.kind)
-        return None
-    if turn_finish == "budget" or t.length >= rcfg.max_total_tokens:
-        episode.finish("budget")
-        return None
-    if action.kind == SEARCH:
-        if episode.can_search():
-            return action.query
-        t.counters["search_refused"] += 1
-        episode.finish("max_turns")
-        return None
-    # invalid: feedback, unless this was the last generation
-    if episode.generations >= episode.config.max_generations:
-        episode.finish("max_turns")
-        return None
-    _add_env_text(t, protocol.feedback(action, episode), protocol, tok, rcfg)
-    return None
+def _generate(
+    policy: PolicyBackend, env: SearchEnv, live: list[Trajectory], max_new: int, step: int
+) -> list[Generation]:
+    """One batched, timed policy call for every live episode."""
+    rcfg = env.rollout_cfg
+    t0 = time.perf_counter()
+    gens = policy.generate(
+        env.prompts(live),
+        max_new_tokens=max_new,
+        temperature=rcfg.temperature,
+        top_p=rcfg.top_p,
+        stop=env.stop,
+        seed=None if rcfg.seed is None else rcfg.seed + step,
+        meta=[
+            {"question": t.question, "turn": t.episode.generations, "index": i} for i, t in enumerate(live)
+        ],
+    )
+    env.stats.generate_s += time.perf_counter() - t0
+    env.stats.generate_calls += 1
+    if len(gens) != len(live):
+        raise RuntimeError(f"the policy returned {len(gens)} generations for {len(live)} prompts")
+    return gens
 
 
-def _add_env_text(t: Trajectory, text: str, protocol: Protocol, tok: Any, rcfg: RolloutConfig) -> None:
-    remaining = rcfg.max_total_tokens - t.length
-    ids = _env_ids(tok, text, protocol, min(rcfg.max_obs_tokens, max(0, remaining)), t.counters)
-    t.add_env(ids)
-    if t.turns:
-        t.turns[-1].env_text = decode(tok, ids)
-        t.turns[-1].env_tokens = len(ids)
-    if t.length >= rcfg.max_total_tokens:
-        t.episode.finish("budget")
-
-
-def _idle_call(
-    policy: PolicyBackend,
-    trajs: list[Trajectory],
-    rcfg: RolloutConfig,
-    stop: list[str],
-    step: int,
-    stats: RolloutStats,
-) -> None:
+def _idle_call(policy: PolicyBackend, env: SearchEnv, trajs: list[Trajectory], step: int) -> None:
     """A throw-away policy call so every rollout makes the same number of calls (multi-rank engines)."""
     prompt = trajs[0].prompt_ids[-1:] if trajs else [0]
     t0 = time.perf_counter()
     policy.generate(
         [prompt],
         max_new_tokens=1,
-        temperature=rcfg.temperature,
-        top_p=rcfg.top_p,
-        stop=stop,
+        temperature=env.rollout_cfg.temperature,
+        top_p=env.rollout_cfg.top_p,
+        stop=env.stop,
         meta=[{"question": None, "turn": step, "idle": True}],
     )
-    stats.generate_s += time.perf_counter() - t0
-    stats.generate_calls += 1
+    env.stats.generate_s += time.perf_counter() - t0
+    env.stats.generate_calls += 1

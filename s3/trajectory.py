@@ -4,7 +4,8 @@ A :class:`Trajectory` is what the rollout produces and what training consumes: `
 ``completion_ids`` (policy turns and observations interleaved), ``logprobs`` (0.0 at environment
 positions) and ``env_mask`` (1 on tokens the policy sampled, 0 on tokens the environment wrote),
 plus the :class:`~s3.episode.Episode` with its documents. :func:`summarize` turns a batch into
-metrics for logs (invalid-action rate, searches, truncation).
+metrics for logs (invalid-action rate, searches, truncation); :func:`log_step_metrics` logs them with
+a training step's time split.
 
 Example::
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
@@ -167,3 +168,35 @@ def summarize(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     out["truncated_rate"] = sum(t.truncated for t in trajectories) / n
     out["complete_rate"] = sum(t.finish_reason == "complete" for t in trajectories) / n
     return out
+
+
+#: the episode statistics a training step logs: :func:`summarize` key -> metric name (``episode/NAME``)
+EPISODE_METRICS = {
+    "mean_turns": "turns",
+    "mean_searches": "searches",
+    "invalid_action_rate": "invalid_action_rate",
+    "mean_docs_selected": "docs_selected",
+    "mean_context_docs": "context_docs",
+    "truncated_rate": "truncated_rate",
+}
+
+
+def log_step_metrics(
+    log_metric: Callable[[str, float], Any],
+    trajectories: Sequence[Trajectory],
+    reward_s: float,
+    rollout_stats: RolloutStats | None = None,
+    skip: Sequence[str] = (),
+) -> None:
+    """Log a training step's episode statistics (``episode/NAME`` for :data:`EPISODE_METRICS` less
+    ``skip``) and its time split: ``time/reward_s``, then, given ``rollout_stats``, ``time/rollout_s``,
+    ``time/policy_generate_s`` and ``time/retrieval_s``."""
+    ep = summarize(trajectories)
+    for key, name in EPISODE_METRICS.items():
+        if key in ep and name not in skip:
+            log_metric(f"episode/{name}", float(ep[key]))
+    log_metric("time/reward_s", reward_s)
+    if rollout_stats is not None:
+        log_metric("time/rollout_s", rollout_stats.total_s)
+        log_metric("time/policy_generate_s", rollout_stats.generate_s)
+        log_metric("time/retrieval_s", rollout_stats.search_s)

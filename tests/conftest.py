@@ -52,3 +52,11 @@ def tiny_model_dir(tmp_path_factory):
         "Who wrote the novel? The author was born in a small town.",
     ]
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"), texts=texts, vocab_size=512, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_model_dir):
+    """The tiny model's tokenizer."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)

@@ -67,10 +67,11 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides)
     if args.mode == "search-r1":
-        mode = ["protocol=search-r1"]
-        if args.preset is None:  # Search-R1's episode rules: 3 documents a search, 4 searches, no selection
-            mode += ["episode.docs_per_search=3", "episode.max_turns=4", "episode.initial_k=0",
-                     "episode.include_initial=never", "episode.use_selection=false", "episode.select_cap=null"]  # fmt: skip
+        from s3.protocol_r1 import EPISODE_RULES, NAME
+
+        mode = [f"protocol={NAME}"]
+        if args.preset is None:  # Search-R1's episode rules (a preset brings its own)
+            mode += [f"episode.{key}={json.dumps(value)}" for key, value in EPISODE_RULES.items()]
         overrides = mode + overrides
     cfg = load_train_config(args.config, overrides, args.preset)
     if args.help_config:

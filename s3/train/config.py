@@ -71,6 +71,7 @@ from generators.factory import GeneratorConfig
 from s3.config import ConfigError, close_matches, coerce, field, load_config, merge
 from s3.episode import EpisodeConfig
 from s3.protocol import PROTOCOL_OPTIONS_HELP
+from s3.protocol_r1 import EPISODE_RULES as R1_EPISODE_RULES
 from s3.reward import RewardConfig
 from s3.reward_r1 import AnswerRewardConfig
 from s3.rollout import RolloutConfig
@@ -430,13 +431,7 @@ _S3_CPU: dict[str, Any] = merge(
 #: Search-R1 mode (protocol=search-r1): one model searches and answers, rewarded on its own answer
 _SEARCH_R1: dict[str, Any] = {
     "protocol": "search-r1",
-    "episode": {
-        "docs_per_search": 3,
-        "select_cap": None,
-        "initial_k": 0,
-        "include_initial": "never",
-        "use_selection": False,
-    },
+    "episode": {**R1_EPISODE_RULES},  # written once, in s3.protocol_r1
     "answer_reward": {"kind": "em", "format_weight": 0.0},
 }
 
@@ -494,7 +489,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "search-r1": merge(
         merge(_GPU_7B, _SEARCH_R1),
         {
-            "episode": {"max_turns": 4},
             "rollout": {
                 "max_new_tokens_per_turn": 500,
                 "max_obs_tokens": 500,

@@ -35,7 +35,6 @@ from typing import Any
 from s3.config import ConfigError, save_config
 from s3.reward import SearchReward, summarize
 from s3.rollout import RolloutStats, Trajectory
-from s3.rollout import summarize as summarize_trajectories
 from s3.train.checkpoints import (
     STAGING_DIR,
     CheckpointError,
@@ -48,6 +47,7 @@ from s3.train.checkpoints import (
 from s3.train.config import TrainConfig
 from s3.train.rows import load_rows, run_rows
 from s3.train.rows import row_initial_docs as row_initial_docs  # its former home
+from s3.trajectory import log_step_metrics
 
 log = logging.getLogger(__name__)
 
@@ -179,23 +179,9 @@ def make_reward_func(reward: SearchReward, rollout: S3Rollout | None = None):
             for key, value in summarize(parts).items():
                 if value == value:  # skip NaN (e.g. no baseline for kind=acc)
                     log_metric(f"reward/{key}", value)
-            ep = summarize_trajectories(trajectory)
-            for key, name in (
-                ("mean_turns", "turns"),
-                ("mean_searches", "searches"),
-                ("invalid_action_rate", "invalid_action_rate"),
-                ("mean_docs_selected", "docs_selected"),
-                ("mean_context_docs", "context_docs"),
-                ("truncated_rate", "truncated_rate"),
-            ):
-                if key in ep:
-                    log_metric(f"episode/{name}", float(ep[key]))
-            log_metric("time/reward_s", elapsed)
-            if rollout is not None:
-                st = rollout.last_stats
-                log_metric("time/rollout_s", st.total_s)
-                log_metric("time/policy_generate_s", st.generate_s)
-                log_metric("time/retrieval_s", st.search_s)
+            log_step_metrics(
+                log_metric, trajectory, elapsed, rollout.last_stats if rollout is not None else None
+            )
         return [p.reward for p in parts]
 
     s3_reward.__name__ = f"s3_{reward.config.kind.replace('+', '_')}"

@@ -26,13 +26,6 @@ S3_SCRIPT = {
 }
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
 def _ids(docs):
     return [d.id for d in docs]
 

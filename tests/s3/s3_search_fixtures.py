@@ -1,9 +1,15 @@
-"""Shared pieces for the searcher tests: a small corpus with a real BM25 index, and recording wrappers."""
+"""Shared pieces for the searcher tests: a small corpus with a real BM25 index, recording wrappers, scripted
+rollouts and the environment-mask checks."""
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
 from retrievers.base import Retriever
 from retrievers.doc import Doc
+from s3.policy.scripted import ScriptedPolicy
+from s3.rollout import RolloutConfig, encode, run_rollout
 
 FACTS = [
     ("Paris", "Paris is the capital and largest city of France."),
@@ -77,3 +83,92 @@ def recording(policy):
 
     policy.generate = generate
     return log, calls
+
+
+#: property tests over the module's tokenizer and index (fixtures hypothesis need not reset per example)
+FIXTURE_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def scripted_cases(turn_text, k: int, max_obs: int, max_new: int, extra_total: int) -> dict:
+    """Strategies for :func:`scripted_rollout` (keyword arguments of ``@given``): up to four scripts of
+    ``turn_text`` turns, 0 to 3 searches of 1 to ``k`` documents, and budgets up to the given sizes."""
+    return {
+        "scripts": st.lists(st.lists(turn_text, min_size=1, max_size=6), min_size=1, max_size=4),
+        "max_turns": st.integers(0, 3),
+        "k": st.integers(1, k),
+        "max_obs": st.integers(4, max_obs),
+        "max_new": st.integers(1, max_new),
+        "extra_total": st.integers(1, extra_total),
+    }
+
+
+def scripted_rollout(tokenizer, retriever, protocol, scripts, episode_cfg, rollout_cfg):
+    """Run one scripted episode per script (for the first questions), with no backend stop strings so the
+    rollout's own token-space cut applies; returns (trajectories, sampled ids by (question, turn))."""
+    questions = QUESTIONS[: len(scripts)]
+    policy = ScriptedPolicy(tokenizer, dict(zip(questions, scripts)), use_stop_strings=False)
+    sampled, _ = recording(policy)
+    trajs = run_rollout(
+        policy, retriever, protocol, questions, episode_cfg=episode_cfg, rollout_cfg=rollout_cfg
+    )
+    return trajs, sampled
+
+
+def sampled_rollout(model_dir, retriever, protocol, episode_cfg, seed):
+    """Sample one episode per question from the tiny model (temperature 1, 20 tokens a turn, observations
+    cut to 60 tokens); returns (trajectories, sampled ids by (question, turn), the rollout config), each
+    trajectory with the log-probs of its sampled tokens."""
+    from s3.policy.hf import HFPolicy
+
+    policy = HFPolicy.from_pretrained(str(model_dir), device="cpu")
+    sampled, _ = recording(policy)
+    rcfg = RolloutConfig(temperature=1.0, top_p=1.0, max_new_tokens_per_turn=20, max_obs_tokens=60, seed=seed)
+    trajs = run_rollout(policy, retriever, protocol, QUESTIONS, episode_cfg=episode_cfg, rollout_cfg=rcfg)
+    assert all(t.logprobs is not None for t in trajs)
+    return trajs, sampled, rcfg
+
+
+def check_mask(t, sampled, tok, rcfg, ecfg, protocol):
+    """The environment-mask properties of one trajectory of ``protocol``: every token the policy sampled
+    is unmasked and exactly what the backend returned (``sampled[(question, turn)]``), every token the
+    environment wrote is masked, and the budgets hold."""
+    n = len(t.completion_ids)
+    assert len(t.env_mask) == n
+    assert t.logprobs is None or (len(t.logprobs) == n and all(lp <= 0.0 for lp in t.logprobs))
+    assert t.length <= max(rcfg.max_total_tokens, len(t.prompt_ids))
+    if len(t.prompt_ids) >= rcfg.max_total_tokens:
+        assert t.completion_ids == [] and t.finish_reason == "budget"
+    assert t.episode.searches <= ecfg.max_turns and len(t.turns) <= ecfg.max_turns + 1
+    close_ids = encode(tok, protocol.observation_close)
+    pos = 0
+    for k, turn in enumerate(t.turns):
+        policy = t.completion_ids[pos : pos + turn.policy_tokens]
+        # every policy token was sampled by the backend (a prefix of its output) and is unmasked
+        assert policy == sampled[(t.question, k)][: turn.policy_tokens]
+        assert t.env_mask[pos : pos + turn.policy_tokens] == [1] * turn.policy_tokens
+        pos += turn.policy_tokens
+        env = t.completion_ids[pos : pos + turn.env_tokens]
+        # every token the environment wrote is masked
+        assert t.env_mask[pos : pos + turn.env_tokens] == [0] * turn.env_tokens
+        if t.logprobs is not None:
+            assert t.logprobs[pos : pos + turn.env_tokens] == [0.0] * turn.env_tokens
+        if turn.env_tokens:
+            block = next((b for b in t.episode.blocks[1:] if b.turn == k + 1), None)
+            text = (
+                protocol.observation(block.docs, t.episode)
+                if block is not None
+                else protocol.feedback(turn.action, t.episode)
+            )
+            full = encode(tok, text)
+            if env != full:  # cut to a budget: a prefix, or the documents cut with the closing kept
+                assert len(env) < len(full)
+                body = encode(tok, text[: -len(protocol.observation_close)]) if block is not None else full
+                kept_close = block is not None and env[-len(close_ids) :] == close_ids
+                assert env == full[: len(env)] or (
+                    kept_close and env[: -len(close_ids)] == body[: len(env) - len(close_ids)]
+                )
+        pos += turn.env_tokens
+    tail = t.completion_ids[pos:]
+    assert tail in ([], [tok.eos_token_id])  # only the closing EOS may follow the last turn
+    assert t.env_mask[pos:] == [0] * len(tail)
+    assert sum(t.env_mask) == sum(turn.policy_tokens for turn in t.turns)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrievers.doc import Doc
-from s3.episode import Episode, EpisodeConfig, dedupe_docs
+from retrievers.doc import Doc, dedupe_docs
+from s3.episode import Episode, EpisodeConfig
 from s3.presets import EPISODE_PRESETS, episode_preset
 from s3.protocol import COMPLETE, SEARCH, Action
 
@@ -92,6 +92,11 @@ def test_dedupe_by_id_and_by_content():
     no_dedupe.add_results("one", [dup_id])
     assert ids(no_dedupe.context()) == ["i1", "i2", "i3", "i1"]
     assert len(dedupe_docs([Doc("", "t", "x"), Doc("", "t", "x")])) == 1
+    # the episode compares titles and texts without surrounding whitespace; evaluation compares them as they are
+    spaced = [Doc("", "t", "x"), Doc("", " t", "x\n")]
+    assert len(dedupe_docs(spaced, strip=True)) == 1 and len(dedupe_docs(spaced)) == 2
+    ep = Episode("q?", spaced, EpisodeConfig(initial_k=2))
+    assert len(ep.context()) == 1
 
 
 def test_first_selection_of_a_window_wins():

@@ -150,14 +150,16 @@ def test_get_protocol():
         get_protocol("nope")
 
 
-def test_a_parser_bug_is_logged_and_visible_in_the_repairs(monkeypatch, caplog):
+@pytest.mark.parametrize("name", ["s3", "search-r1"])
+def test_a_parser_bug_is_logged_and_visible_in_the_repairs(monkeypatch, caplog, name):
     """The safety net keeps a rollout alive, but never hides the bug: it is logged and counted."""
 
     def broken(*args, **kwargs):
         raise IndexError("planted")
 
-    monkeypatch.setattr(P, "_parse", broken)
+    protocol = get_protocol(name)
+    monkeypatch.setattr(protocol, "_parse", broken)
     with caplog.at_level("ERROR", logger="s3.protocol"):
-        action = parse("<query>x</query>")
-    assert action.kind == INVALID and action.repairs == {"parser_error": 1}
+        action = protocol.parse_turn("<query>x</query>", 8, 3) if name == "s3" else protocol.parse_turn("x")
+    assert action.kind == INVALID and action.repairs == {"parser_error": 1} and action.text
     assert "parser error" in caplog.text and "IndexError: planted" in caplog.text

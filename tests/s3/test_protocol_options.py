@@ -23,18 +23,6 @@ SYSTEM = "You are a careful research assistant."
 OPTIONS = {"instructions": PROMPT, "system_prompt": SYSTEM}
 
 
-@pytest.fixture(scope="module")
-def bm25(tmp_path_factory):
-    return build_bm25(tmp_path_factory.mktemp("bm25_options"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
 def _prompt_text(tokenizer, result) -> str:
     return tokenizer.decode(result.trajectory.prompt_ids)
 

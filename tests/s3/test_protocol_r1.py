@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from retrievers.doc import Doc
 from s3.episode import EpisodeConfig
 from s3.protocol import ANSWER, INVALID, SEARCH
-from s3.protocol_r1 import FEEDBACK, R1Episode, SearchR1Protocol, r1_episode_config, render_docs_r1
+from s3.protocol_r1 import (
+    EPISODE_RULES,
+    FEEDBACK,
+    R1Episode,
+    SearchR1Protocol,
+    r1_episode_config,
+    render_docs_r1,
+)
 from s3.protocol_registry import get_protocol
 
 P = SearchR1Protocol()
@@ -177,3 +184,31 @@ def test_r1_episode_config_defaults_are_the_papers_fairness_setting():
     assert (cfg.docs_per_search, cfg.max_turns, cfg.initial_k, cfg.select_cap) == (3, 4, 0, None)
     assert cfg.include_initial == "never" and cfg.use_selection is False
     assert r1_episode_config(initial_k=2).include_initial == "always"
+
+
+def test_every_search_r1_default_takes_the_one_set_of_rules(tmp_path, capsys):
+    import dataclasses
+
+    from baselines.search_r1 import search_r1_config
+    from s3.cli import main
+    from s3.searcher import SearcherConfig
+    from s3.train.config import PRESETS, load_train_config
+
+    rules = r1_episode_config()
+    assert {k: getattr(rules, k) for k in EPISODE_RULES} == EPISODE_RULES
+    assert SearcherConfig.for_mode("search-r1").episode == rules
+    assert search_r1_config().episode == rules and search_r1_config().protocol == "search-r1"
+    assert search_r1_config(2, 5).episode == dataclasses.replace(rules, docs_per_search=2, max_turns=5)
+    for name in ("search-r1", "search-r1-135m", "search-r1-tiny"):
+        episode = load_train_config(preset=name).episode
+        assert episode == dataclasses.replace(rules, max_turns=PRESETS[name]["episode"]["max_turns"]), name
+    # `s3 train --mode search-r1` without a preset takes the same rules (and a user's key=value wins)
+    config = tmp_path / "run.yaml"
+    config.write_text("episode:\n  dedupe: false\n")
+    argv = ["train", "--mode", "search-r1", "--config", str(config), "--help-config", "episode.max_turns=2"]
+    assert main(argv) == 0
+    shown = dict(line.split(" = ", 1) for line in capsys.readouterr().out.splitlines() if " = " in line)
+    values = {k: shown[f"episode.{k}"].split("  #")[0] for k in EPISODE_RULES}
+    expected = {k: repr(v) for k, v in {**EPISODE_RULES, "max_turns": 2}.items()}
+    assert values == expected and shown["episode.dedupe"].startswith("False")
+    assert shown["protocol"].startswith("'search-r1'")

@@ -110,7 +110,12 @@ def test_summarize_and_the_trl_reward_function():
             self.turns, self.env_mask = [], []
 
         def stats(self):
-            return {"turns": self.episode.generations, "searches": 0, "invalid_actions": 0}
+            return {
+                "turns": self.episode.generations,
+                "searches": 0,
+                "invalid_actions": 0,
+                "docs_selected": 0,
+            }
 
         truncated = False
         finish_reason = "answer"
@@ -129,5 +134,10 @@ def test_summarize_and_the_trl_reward_function():
     assert logged["reward/em"] == pytest.approx(1 / 3)
     assert logged["reward/answered_rate"] == pytest.approx(2 / 3)
     assert logged["episode/turns"] == 1.0
+    # the model answers itself: nothing is selected, so no docs_selected; no rollout, so no rollout times
+    assert [k for k in logged if k.startswith(("episode/", "time/"))] == [
+        "episode/turns", "episode/searches", "episode/invalid_action_rate", "episode/truncated_rate",
+        "time/reward_s",
+    ]  # fmt: skip
     assert func.__name__ == "search_r1_em"
     assert summarize([]) == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from s3_search_fixtures import QUESTIONS, CountingRetriever, build_bm25, recording
+from s3_search_fixtures import QUESTIONS, CountingRetriever, recording
 
 from s3.episode import EpisodeConfig
 from s3.policy.scripted import ScriptedPolicy
@@ -37,18 +37,6 @@ SCRIPT = {
     PARIS: ["<important_info>[1]</important_info><search_complete>True</search_complete>"],
     DANUBE: [q("Danube river Vienna"), q("Danube Budapest"), q("Danube Belgrade"), q("Black Sea")],
 }
-
-
-@pytest.fixture(scope="module")
-def bm25(tmp_path_factory):
-    return build_bm25(tmp_path_factory.mktemp("bm25"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
 def scripted_run(

@@ -7,10 +7,18 @@ from __future__ import annotations
 import json
 
 import pytest
-import test_mask
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from s3_search_fixtures import QUESTIONS, CountingRetriever, build_bm25, recording
+from s3_search_fixtures import (
+    FIXTURE_SETTINGS,
+    QUESTIONS,
+    CountingRetriever,
+    build_bm25,
+    check_mask,
+    recording,
+    scripted_cases,
+    scripted_rollout,
+)
 
 from s3.policy.scripted import ScriptedPolicy
 from s3.protocol_r1 import FEEDBACK, SearchR1Protocol, r1_episode_config
@@ -33,18 +41,6 @@ SCRIPT = {
     PARIS: ["<answer>Paris</answer>"],
     DANUBE: ["<search>Danube</search>", "<search>Vienna river</search>", "<search>Black Sea</search>"],
 }
-
-
-@pytest.fixture(scope="module")
-def bm25(tmp_path_factory):
-    return build_bm25(tmp_path_factory.mktemp("bm25_r1"))
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
 def test_scripted_episodes_search_read_and_answer(tokenizer, bm25):
@@ -92,13 +88,6 @@ def test_scripted_episodes_search_read_and_answer(tokenizer, bm25):
         assert t.completion_ids[-1] == tokenizer.eos_token_id and t.env_mask[-1] == 0
 
 
-@pytest.fixture
-def r1_mask_checks(monkeypatch):
-    """The s3 mask property checks (tests/s3/test_mask.py), pointed at the Search-R1 protocol."""
-    monkeypatch.setattr(test_mask, "P", P)
-    return test_mask.check_trajectory
-
-
 WORDS = ["Paris", "Danube", "born", "Herbert", "capital", "x", "é", "42"]
 words = st.lists(st.sampled_from(WORDS), min_size=0, max_size=4).map(" ".join)
 turn_text = st.one_of(
@@ -107,54 +96,28 @@ turn_text = st.one_of(
     st.builds(lambda w: f"<search>{w}", words),
     st.lists(st.sampled_from([*"ab <>/ ", "<search>", "</search>", "<answer>", "</answer>", "é"]), max_size=25).map("".join),
 )  # fmt: skip
-scripts = st.lists(st.lists(turn_text, min_size=1, max_size=6), min_size=1, max_size=4)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    scripts=scripts,
-    max_turns=st.integers(0, 3),
-    k=st.integers(1, 5),
-    max_obs=st.integers(4, 200),
-    max_new=st.integers(1, 60),
-    extra_total=st.integers(1, 500),
-)
+@settings(FIXTURE_SETTINGS, max_examples=30)
+@given(**scripted_cases(turn_text, k=5, max_obs=200, max_new=60, extra_total=500))
 # found by CI: the answer turn, cut to 2 tokens and repaired, reached the total budget exactly
 @example(
     scripts=[["<think></think><search></search>", "<answer>Paris</answer> after"]],
     max_turns=1, k=1, max_obs=4, max_new=2, extra_total=64,
 )  # fmt: skip
 def test_mask_properties_hold_for_search_r1(
-    tokenizer, bm25, r1_mask_checks, scripts, max_turns, k, max_obs, max_new, extra_total
+    tokenizer, bm25, scripts, max_turns, k, max_obs, max_new, extra_total
 ):
-    questions = QUESTIONS[: len(scripts)]
-    policy = ScriptedPolicy(tokenizer, dict(zip(questions, scripts)), use_stop_strings=False)
-    sampled, _ = recording(policy)
     ecfg = r1_episode_config(docs_per_search=k, max_turns=max_turns)
     # the prompt is ~150-200 tokens: give each trajectory a random completion budget on top
     rcfg = RolloutConfig.greedy(
         max_obs_tokens=max_obs, max_new_tokens_per_turn=max_new, max_total_tokens=250 + extra_total
     )
-    trajs = run_rollout(policy, bm25, P, questions, episode_cfg=ecfg, rollout_cfg=rcfg)
+    trajs, sampled = scripted_rollout(tokenizer, bm25, P, scripts, ecfg, rcfg)
     for t in trajs:
-        r1_mask_checks(t, sampled, tokenizer, rcfg, ecfg)
+        check_mask(t, sampled, tokenizer, rcfg, ecfg, P)
         if t.episode.answer is not None:
             assert t.turns[-1].action.kind == "answer" and t.finish_reason == "answer"
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_tiny_model_rollouts_keep_the_mask_properties(tiny_model_dir, bm25, r1_mask_checks, seed):
-    from s3.policy.hf import HFPolicy
-
-    policy = HFPolicy.from_pretrained(str(tiny_model_dir), device="cpu")
-    sampled, _ = recording(policy)
-    ecfg = r1_episode_config(docs_per_search=2, max_turns=2)
-    rcfg = RolloutConfig(temperature=1.0, top_p=1.0, max_new_tokens_per_turn=20, max_obs_tokens=60, seed=seed)
-    trajs = run_rollout(policy, bm25, P, QUESTIONS, episode_cfg=ecfg, rollout_cfg=rcfg)
-    for t in trajs:
-        assert t.logprobs is not None and all(lp <= 0.0 for lp in t.logprobs)
-        r1_mask_checks(t, sampled, policy.tokenizer, rcfg, ecfg)
-        assert len(t.turns) >= 1 and t.finish_reason in ("answer", "max_turns", "budget")
 
 
 def test_searcher_in_search_r1_mode_returns_answer_documents_and_trace(tokenizer, bm25):

@@ -41,13 +41,6 @@ def index_dir(tmp_path_factory):
     return build_index(root / "corpus.jsonl", root / "idx", kind="bm25")
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
 def test_search_returns_documents_and_trace(tokenizer, index_dir):
     searcher = Searcher(ScriptedPolicy(tokenizer, SCRIPT), str(index_dir))
     result = searcher.search(DUNE)

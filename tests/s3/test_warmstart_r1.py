@@ -28,13 +28,6 @@ def world(tmp_path_factory):
     retriever.close()
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
 def _answers(rows, retriever, tokenizer, rate, seed=0, skip=0.0):
     trajs = build_demonstrations(
         rows, retriever, tokenizer, get_protocol("search-r1"), r1_episode_config(3, 2, 0),
