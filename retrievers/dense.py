@@ -162,7 +162,7 @@ class DenseRetriever(Retriever):
     ):
         import faiss
 
-        from retrievers.dense_compress import estimate_startup, open_refine_vectors
+        from retrievers.dense_compress import estimate_startup, open_refine_vectors, read_index_mmap
         from retrievers.encoders import TextEncoder
 
         self.directory = Path(directory)
@@ -177,8 +177,8 @@ class DenseRetriever(Retriever):
             "memory-mapped" if mmap else "read into memory",
         )  # fmt: skip
         started = time.perf_counter()
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        self.index = faiss.read_index(str(self.directory / INDEX_FILE), flags)
+        path = self.directory / INDEX_FILE
+        self.index = read_index_mmap(path) if mmap else faiss.read_index(str(path))
         search = {**self.params.get("search", {})}
         search.update({k: v for k, v in (("nprobe", nprobe), ("ef_search", ef_search)) if v is not None})
         for key, faiss_name in (("nprobe", "nprobe"), ("ef_search", "efSearch")):

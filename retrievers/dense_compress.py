@@ -14,9 +14,10 @@ With ``refine`` the conversion also writes ``vectors.f16``, a float16 copy of th
 A search then fetches ``refine`` x ``k`` candidates from the compressed index and reranks them
 exactly against that file (a numpy memmap): recall comes back without holding vectors in memory.
 
-Presets are named by what a user has (the numbers come from benchmarks/retrieval/RESULTS.md, part
-"Dense retrieval at wiki scale"): ``wiki-16gb``, ``wiki-8gb``, and ``gpu`` (the Flat index served
-as it is, sharded over the GPUs in float16).
+Presets are named by what a user has (picked by benchmarks/retrieval/bench_dense_compression.py,
+table in benchmarks/retrieval/RESULTS.md, "Dense retrieval at wiki scale"): ``wiki-16gb`` (HNSW over
+4-bit codes, 13.8 GB for wiki-18), ``wiki-8gb`` (IVF-PQ, 4.3 GB), both reranked from float16
+vectors on disk, and ``gpu`` (the Flat index as it is, sharded over the GPUs in float16).
 
 Example::
 
@@ -66,12 +67,12 @@ class CompressionPreset:
 
 PRESETS: dict[str, CompressionPreset] = {
     "wiki-16gb": CompressionPreset(
-        "IVF{nlist},PQ{d4}", nprobe=64, refine=4,
-        help="a 16 GB machine: IVF-PQ with d/4 bytes a vector, reranked from float16 vectors on disk",
+        "HNSW32,SQ4", ef_search=256, refine=4,
+        help="a 16 GB machine: HNSW over 4-bit scalar codes, reranked from float16 vectors on disk",
     ),
     "wiki-8gb": CompressionPreset(
-        "IVF{nlist},PQ{d8}", nprobe=64, refine=8,
-        help="an 8 GB machine: IVF-PQ with d/8 bytes a vector, reranked from float16 vectors on disk",
+        "IVF{nlist},PQ{d4}", nprobe=512, refine=8,
+        help="an 8 GB machine: IVF-PQ with d/4 bytes a vector, reranked from float16 vectors on disk",
     ),
     "gpu": CompressionPreset(
         "Flat", help="GPUs: the Flat index as it is, sharded over all GPUs in float16 (use_gpu=True)"
@@ -206,6 +207,20 @@ def open_refine_vectors(directory: Path, num: int, dim: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- conversion
 
 
+def read_index_mmap(path: str | os.PathLike):
+    """A FAISS index memory-mapped, read only: flat codes (Flat, SQ, HNSW storage) or inverted lists.
+
+    FAISS maps flat codes with ``IO_FLAG_MMAP_IFC`` and inverted lists with ``IO_FLAG_MMAP``, and
+    refuses both at once for inverted lists, so an IVF index is read with the second alone.
+    """
+    import faiss
+
+    try:
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+    except RuntimeError:
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+
+
 def _read_source(source: Path):
     """The source index, memory-mapped (a 64 GB Flat index costs no memory up front)."""
     import faiss
@@ -214,7 +229,7 @@ def _read_source(source: Path):
     if not path.is_file():
         raise FileNotFoundError(f"source index {path} not found (a dense index folder or a FAISS index file)")
     try:
-        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        index = read_index_mmap(path)
     except RuntimeError as exc:
         raise ValueError(f"{path} is not a FAISS index FAISS can read: {exc}") from exc
     ivf = faiss.try_extract_index_ivf(index)
@@ -301,8 +316,15 @@ def conversion_plan(
         estimate = estimate_bytes(resolved, dim, n)
     except RuntimeError as exc:
         raise ValueError(f"FAISS cannot build {resolved!r}: {exc}") from exc
+    estimate["inner_product"] = _builds_inner_product(resolved, dim)
     return {"factory": resolved, "num_vectors": n, "dim": dim, "source": src_path, **estimate,
             "chosen": chosen, "source_index": index_src}  # fmt: skip
+
+
+def _builds_inner_product(factory: str, dim: int) -> bool:
+    import faiss
+
+    return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT).metric_type == faiss.METRIC_INNER_PRODUCT
 
 
 def convert_dense(
@@ -370,6 +392,11 @@ def convert_dense(
         n, dim, src_path, spec["factory"], plan["index_bytes"] / 1e9, plan["bytes_per_vector"],
         plan["train_sample_bytes"] / 1e9, (n * dim * 2 if spec["refine"] else 0) / 1e9,
     )  # fmt: skip
+    if not plan["inner_product"] and not spec["refine"]:
+        raise ValueError(
+            f"FAISS builds {spec['factory']!r} with the L2 metric: it ranks normalised vectors as inner "
+            "product does, but its scores would be distances; convert with refine > 0 (exact inner products)"
+        )
     source_dir = source if source.is_dir() else source.parent
     work = output.with_name(f".{output.name}.converting")
     state_path = work / STATE_FILE

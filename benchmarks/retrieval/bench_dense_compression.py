@@ -38,6 +38,7 @@ from retrievers.dense_compress import (  # noqa: E402
     convert_dense,
     default_nlist,
     estimate_bytes,
+    read_index_mmap,
     refine_exact,
     resolve_factory,
     train_size_for,
@@ -51,6 +52,7 @@ SETTINGS = [
     ("sq-fp16", "SQfp16", 0, [(None, None, 0)]),
     ("hnsw32-sq8", "HNSW32,SQ8", 0, [(None, 64, 0), (None, 128, 0), (None, 256, 0)]),
     ("hnsw32-sq4", "HNSW32,SQ4", 4, [(None, 128, 0), (None, 128, 4), (None, 256, 4)]),
+    ("hnsw16-pq-d8", "HNSW16,PQ{d8}", 8, [(None, 128, 8), (None, 256, 8)]),
     ("ivf-sq8", "IVF{nlist},SQ8", 0, [(64, None, 0), (256, None, 0)]),
     ("ivf-pq-d8", "IVF{nlist},PQ{d8}", 8, [(256, None, 0), (128, None, 8), (256, None, 8)]),
     ("ivf-pq-d4", "IVF{nlist},PQ{d4}", 4, [(256, None, 0), (128, None, 4), (256, None, 4)]),
@@ -78,8 +80,8 @@ def measure(index_dir: Path, queries: Path, truth: Path, mmap: bool, settings: l
     top = np.load(truth)
     before = rss_bytes()
     start = time.perf_counter()
-    flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-    index = faiss.read_index(str(index_dir / "faiss.index"), flags)
+    path = index_dir / "faiss.index"
+    index = read_index_mmap(path) if mmap else faiss.read_index(str(path))
     load_s = time.perf_counter() - start
     loaded = rss_bytes() - before
     rows = []
@@ -149,12 +151,13 @@ def on_paper(factory: str, refine: int) -> dict:
     """The setting at wiki-18 scale: 21M x 768, nlist for 21M vectors."""
     resolved = resolve_factory(factory, WIKI_DIM, WIKI_N)
     est = estimate_bytes(resolved, WIKI_DIM, WIKI_N)
+    trained = resolved not in ("Flat", "SQfp16")
     return {
         "wiki_factory": resolved,
         "wiki_bytes_per_vector": est["bytes_per_vector"],
         "wiki_memory_gb": round(est["index_bytes"] / 1e9, 2),
-        "wiki_train_vectors": train_size_for(resolved, WIKI_N) if "IVF" in resolved or "PQ" in resolved else 0,
-        "wiki_train_gb": round(est["train_sample_bytes"] / 1e9, 2) if "IVF" in resolved or "PQ" in resolved else 0,
+        "wiki_train_vectors": train_size_for(resolved, WIKI_N) if trained else 0,
+        "wiki_train_gb": round(est["train_sample_bytes"] / 1e9, 2) if trained else 0,
         "wiki_refine_disk_gb": round(WIKI_N * WIKI_DIM * 2 / 1e9, 1) if refine else 0,
     }
 
