@@ -5,7 +5,10 @@ approximate), ``ivfpq`` (inverted lists + product quantisation, small), ``sq-fp1
 as float16, half the memory of flat, near exact). The build streams: passages are encoded in
 batches (with a progress bar) into a temporary on-disk array, then the index is trained (if it
 needs it) and filled chunk by chunk. Documents go to a memory-mapped store beside the index. On a
-machine with GPU FAISS, search runs on all GPUs (sharded, float16), as Search-R1 does.
+machine with GPU FAISS, search runs on all GPUs (sharded, float16), as Search-R1 does. Smaller
+indexes converted from a Flat one (``s3 index convert``, :mod:`retrievers.dense_compress`) open here
+too, memory-mapped if asked (``mmap``), with their candidates reranked exactly from float16 vectors
+on disk (``refine``); the estimated memory and load time are logged before loading (``startup``).
 """
 
 from __future__ import annotations
@@ -141,6 +144,10 @@ def build_dense(
 
 class DenseRetriever(Retriever):
     """Encoder + FAISS search; results are ``Doc`` records scored by inner product.
+
+    Args (beyond the encoder's): ``nprobe`` / ``ef_search`` override the stored search settings;
+    ``mmap`` maps the index instead of reading it; ``refine`` reranks ``refine`` x k candidates
+    exactly from ``vectors.f16`` (default: the index's stored setting, 0 for indexes built here).
 
     Example:
         >>> from retrievers.corpus import read_corpus

@@ -33,7 +33,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -440,8 +440,11 @@ def convert_dense(
             on_chunk(done, n)
     bar.close()
     del vectors16
+    if state["index_file"] != INDEX_FILE:  # a rerun after a kill in the steps below skips this
+        os.replace(work / state["index_file"], work / INDEX_FILE)
+        state["index_file"] = INDEX_FILE
+        _atomic_json(state_path, state)
     _write_docstore(source_dir, work, corpus)
-    os.replace(work / state["index_file"], work / INDEX_FILE)
     params.update(
         index_type="faiss", factory=spec["factory"], num_docs=n, dim=dim,
         search={k: spec[k] for k in ("nprobe", "ef_search", "refine") if spec[k]},
@@ -493,11 +496,3 @@ def describe_presets() -> str:
     """One line per preset, for ``--help`` and error messages."""
     return "\n".join(f"  {name}: {p.help} ({p.factory})" for name, p in PRESETS.items())
 
-
-def preset_table(dim: int, n: int) -> list[dict[str, Any]]:
-    """Every preset resolved for ``n`` vectors of ``dim``, with its memory estimate."""
-    rows = []
-    for name, p in PRESETS.items():
-        factory = resolve_factory(p.factory, dim, n)
-        rows.append({"preset": name, **asdict(p), "factory": factory, **estimate_bytes(factory, dim, n)})
-    return rows

@@ -271,3 +271,23 @@ def test_cli_convert_and_its_errors(tmp_path, flat, capsys):
     assert faiss.read_index(str(tmp_path / "s" / INDEX_FILE)).ntotal == N
     assert main(["index", "--kind", "bm25"]) == 2
     assert "--corpus and --output required" in capsys.readouterr().err
+
+
+def test_a_kill_while_finishing_can_be_rerun(tmp_path, flat, monkeypatch):
+    import retrievers.dense_compress as dc
+
+    source, *_ = flat
+    real = dc._write_docstore
+
+    def fail(*args):
+        raise KeyboardInterrupt("killed while linking the document store")
+
+    monkeypatch.setattr(dc, "_write_docstore", fail)
+    with pytest.raises(KeyboardInterrupt):
+        convert_dense(source, tmp_path / "out", factory="SQfp16", chunk_size=1000)
+    monkeypatch.setattr(dc, "_write_docstore", real)
+    seen = []
+    convert_dense(source, tmp_path / "out", factory="SQfp16", chunk_size=1000, on_chunk=lambda a, t: seen.append(a))
+    assert seen == []  # every vector was already in; only the last steps ran again
+    assert faiss.read_index(str(tmp_path / "out" / INDEX_FILE)).ntotal == N
+    assert DocStore(tmp_path / "out").get(7).id == "d7"
