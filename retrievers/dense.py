@@ -5,7 +5,10 @@ approximate), ``ivfpq`` (inverted lists + product quantisation, small), ``sq-fp1
 as float16, half the memory of flat, near exact). The build streams: passages are encoded in
 batches (with a progress bar) into a temporary on-disk array, then the index is trained (if it
 needs it) and filled chunk by chunk. Documents go to a memory-mapped store beside the index. On a
-machine with GPU FAISS, search runs on all GPUs (sharded, float16), as Search-R1 does.
+machine with GPU FAISS, search runs on all GPUs (sharded, float16), as Search-R1 does. Smaller
+indexes converted from a Flat one (``s3 index convert``, :mod:`retrievers.dense_compress`) open here
+too, memory-mapped if asked (``mmap``), with their candidates reranked exactly from float16 vectors
+on disk (``refine``); the estimated memory and load time are logged before loading (``startup``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -141,6 +145,10 @@ def build_dense(
 class DenseRetriever(Retriever):
     """Encoder + FAISS search; results are ``Doc`` records scored by inner product.
 
+    Args (beyond the encoder's): ``nprobe`` / ``ef_search`` override the stored search settings;
+    ``mmap`` maps the index instead of reading it; ``refine`` reranks ``refine`` x k candidates
+    exactly from ``vectors.f16`` (default: the index's stored setting, 0 for indexes built here).
+
     Example:
         >>> from retrievers.corpus import read_corpus
         >>> build_dense(read_corpus("corpus.jsonl"), "dense_idx/", model="intfloat/e5-base-v2")  # doctest: +SKIP
@@ -157,9 +165,11 @@ class DenseRetriever(Retriever):
         nprobe: int | None = None,
         ef_search: int | None = None,
         mmap: bool = False,
+        refine: int | None = None,
     ):
         import faiss
 
+        from retrievers.dense_compress import estimate_startup, open_refine_vectors, read_index_mmap
         from retrievers.encoders import TextEncoder
 
         self.directory = Path(directory)
@@ -167,16 +177,31 @@ class DenseRetriever(Retriever):
         if not params_path.is_file():
             raise FileNotFoundError(f"{params_path} not found: {self.directory} is not a dense index")
         self.params = json.loads(params_path.read_text())
+        self.startup = estimate_startup(self.directory, mmap=mmap)
+        log.info(
+            "opening %s: about %.2f GB of memory and %.1f s to load the index (%s)",
+            self.directory, self.startup["memory_bytes"] / 1e9, self.startup["load_seconds"],
+            "memory-mapped" if mmap else "read into memory",
+        )  # fmt: skip
+        started = time.perf_counter()
+        path = self.directory / INDEX_FILE
+        self.index = read_index_mmap(path) if mmap else faiss.read_index(str(path))
+        search = {**self.params.get("search", {})}
+        search.update({k: v for k, v in (("nprobe", nprobe), ("ef_search", ef_search)) if v is not None})
+        for key, faiss_name in (("nprobe", "nprobe"), ("ef_search", "efSearch")):
+            if search.get(key) is not None:
+                try:  # reaches through OPQ / pre-transforms to the IVF or HNSW index
+                    faiss.ParameterSpace().set_index_parameter(self.index, faiss_name, int(search[key]))
+                except RuntimeError:
+                    log.debug("%s does not take %s", type(self.index).__name__, faiss_name)
+        self.refine = int(search.get("refine", 0) if refine is None else refine)
+        self.refine_vectors = None
+        if self.refine > 0:
+            self.refine_vectors = open_refine_vectors(self.directory, self.index.ntotal, self.index.d)
         enc = dict(self.params["encoder"])
         if model:
             enc["model"] = model
         self.encoder = TextEncoder(enc.pop("model"), device=device, batch_size=batch_size, **enc)
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        self.index = faiss.read_index(str(self.directory / INDEX_FILE), flags)
-        if nprobe is not None and hasattr(self.index, "nprobe"):
-            self.index.nprobe = int(nprobe)
-        if ef_search is not None and hasattr(self.index, "hnsw"):
-            self.index.hnsw.efSearch = int(ef_search)
         self.on_gpu = False
         if use_gpu is not False and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
             options = faiss.GpuMultipleClonerOptions()
@@ -188,6 +213,7 @@ class DenseRetriever(Retriever):
             raise RuntimeError("use_gpu=True but this FAISS build has no GPU support (pip install faiss-gpu)")
         self.docstore = DocStore(self.directory)
         self.num_docs = len(self.docstore)
+        self.startup["measured_load_seconds"] = round(time.perf_counter() - started, 2)
 
     @classmethod
     def build(cls, docs: Iterable[Doc], output_dir: str | os.PathLike, **options: Any) -> DenseRetriever:
@@ -208,11 +234,20 @@ class DenseRetriever(Retriever):
         if not queries:
             return []
         vectors = self.encoder.encode_queries(list(queries))
-        scores, rows = self.index.search(vectors, min(k, self.num_docs))
+        scores, rows = self.search_vectors(vectors, min(k, self.num_docs))
         return [
             [self.docstore.get(int(r), score=float(s)) for r, s in zip(row, srow) if r >= 0]
             for row, srow in zip(rows, scores)
         ]
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, rows)`` of the top ``k`` rows per query vector; with ``refine``, reranked exactly."""
+        if self.refine_vectors is None:
+            return self.index.search(vectors, k)
+        from retrievers.dense_compress import refine_exact
+
+        _, candidates = self.index.search(vectors, min(k * self.refine, self.index.ntotal))
+        return refine_exact(vectors, candidates, self.refine_vectors, k)
 
     def close(self) -> None:
         self.docstore.close()

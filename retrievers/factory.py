@@ -54,7 +54,7 @@ def _open_dense(spec: dict[str, Any]) -> Retriever:
 
     return DenseRetriever.load(
         _spec_path(spec),
-        **_options(spec, "mmap", "device", "batch_size", "use_gpu", "nprobe", "ef_search", "model"),
+        **_options(spec, "mmap", "device", "batch_size", "use_gpu", "nprobe", "ef_search", "model", "refine"),
     )
 
 

@@ -159,6 +159,9 @@ def create_app(
         num_docs = getattr(retriever, "num_docs", None)
         if isinstance(num_docs, int):
             info["num_docs"] = num_docs
+        startup = getattr(retriever, "startup", None)  # dense: estimated (and measured) load cost
+        if isinstance(startup, dict):
+            info["startup"] = startup
         return JSONResponse(info)
 
     @app.post("/retrieve", openapi_extra=retrieve_openapi(max_queries, max_topk))

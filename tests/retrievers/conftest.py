@@ -1,4 +1,4 @@
-"""Fixtures for the retrieval tests: the sample corpus, a BM25 index of it, and real server processes."""
+"""Fixtures for the retrieval tests: the sample corpus, a BM25 index of it, a tiny encoder, real server processes."""
 
 from __future__ import annotations
 
@@ -46,3 +46,39 @@ def server(sample_index, tmp_path_factory):
     )
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, sample_corpus):
+    """A random 2-layer BERT with a WordPiece tokenizer trained on the sample corpus."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    from retrievers.corpus import read_corpus
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny_bert")
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(
+        [d.contents for d in read_corpus(sample_corpus)],
+        trainers.WordPieceTrainer(vocab_size=600, special_tokens=specials),
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.save_pretrained(out)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(out)
+    return out

@@ -13,40 +13,6 @@ from retrievers.encoders import MINILM_SHA256, TextEncoder, infer_settings  # no
 from retrievers.factory import build_index, load_retriever  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder_dir(tmp_path_factory, sample_corpus):
-    """A random 2-layer BERT with a WordPiece tokenizer trained on the sample corpus."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny_bert")
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(
-        [d.contents for d in read_corpus(sample_corpus)],
-        trainers.WordPieceTrainer(vocab_size=600, special_tokens=specials),
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-    fast.save_pretrained(out)
-    config = BertConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
-    )  # fmt: skip
-    BertModel(config).save_pretrained(out)
-    return out
-
-
 @pytest.mark.parametrize("index_type", ["flat", "hnsw", "sq-fp16", "ivfpq"])
 def test_tiny_encoder_indexes_find_exact_passages(tmp_path, tiny_encoder_dir, sample_corpus, index_type):
     options = {"nlist": 4, "pq_m": 32, "pq_bits": 4} if index_type == "ivfpq" else {}
