@@ -55,7 +55,7 @@ SETTINGS = [
     ("hnsw16-pq-d8", "HNSW16,PQ{d8}", 8, [(None, 128, 8), (None, 256, 8)]),
     ("ivf-sq8", "IVF{nlist},SQ8", 0, [(64, None, 0), (256, None, 0)]),
     ("ivf-pq-d8", "IVF{nlist},PQ{d8}", 8, [(256, None, 0), (128, None, 8), (256, None, 8)]),
-    ("ivf-pq-d4", "IVF{nlist},PQ{d4}", 4, [(256, None, 0), (128, None, 4), (256, None, 4)]),
+    ("ivf-pq-d4", "IVF{nlist},PQ{d4}", 8, [(256, None, 0), (128, None, 4), (256, None, 4), (512, None, 8)]),
     ("ivf-pq-d4-fastscan", "IVF{nlist},PQ{d4}x4fs", 8, [(256, None, 0), (256, None, 8)]),
     # OPQ is left out of the default run: its training took minutes even on 3,000 vectors on this
     # loaded 2-core machine; ``--only opq-ivf-pq-d8`` runs it
